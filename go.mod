@@ -1,0 +1,3 @@
+module github.com/wxtoken/wxtoken
+
+go 1.26.8
