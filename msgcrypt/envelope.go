@@ -1,0 +1,141 @@
+package msgcrypt
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Envelope is the outer, unencrypted XML of a push.
+type Envelope struct {
+	AppID      string // <AppId> (authorization event pushes)
+	ToUserName string // <ToUserName> (message pushes to the $APPID$ URL)
+	Encrypt    string // <Encrypt>
+}
+
+// ParseEnvelope reads <xml><AppId/>|<ToUserName/><Encrypt/></xml>. Values may
+// be CDATA or plain text and are kept verbatim, because the signature covers the
+// exact Encrypt text. Other children of <xml> are ignored. It fails with ErrXML
+// when the XML is malformed, the root is not <xml>, a known field repeats or
+// nests elements, or Encrypt is missing or empty.
+func ParseEnvelope(body []byte) (Envelope, error) {
+	fields := [...]xmlField{{name: "AppId"}, {name: "ToUserName"}, {name: "Encrypt"}}
+	if err := parseXML(body, fields[:]); err != nil {
+		return Envelope{}, err
+	}
+	if fields[2].value == "" {
+		return Envelope{}, fmt.Errorf("%w: no Encrypt", ErrXML)
+	}
+	return Envelope{AppID: fields[0].value, ToUserName: fields[1].value, Encrypt: fields[2].value}, nil
+}
+
+type xmlField struct {
+	name  string
+	value string
+	seen  bool
+}
+
+// parseXML fills fields from the text of the root's direct children. It is
+// stricter than xml.Unmarshal on purpose: a repeated field would let the signed
+// value and the decrypted value differ in some other parser along the way.
+func parseXML(body []byte, fields []xmlField) error {
+	d := xml.NewDecoder(bytes.NewReader(body))
+	var (
+		depth    int
+		rootSeen bool
+		current  *xmlField
+		text     []byte
+	)
+	for {
+		tok, err := d.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return xmlError(err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			depth++
+			switch depth {
+			case 1:
+				if rootSeen {
+					return fmt.Errorf("%w: more than one root element", ErrXML)
+				}
+				if t.Name.Local != "xml" || t.Name.Space != "" {
+					return fmt.Errorf("%w: root element is not <xml>", ErrXML)
+				}
+				rootSeen = true
+			case 2:
+				if t.Name.Space != "" {
+					break
+				}
+				for i := range fields {
+					if fields[i].name == t.Name.Local {
+						if fields[i].seen {
+							return fmt.Errorf("%w: repeated <%s>", ErrXML, fields[i].name)
+						}
+						fields[i].seen = true
+						current = &fields[i]
+						text = text[:0]
+					}
+				}
+			default:
+				if current != nil {
+					return fmt.Errorf("%w: <%s> contains elements", ErrXML, current.name)
+				}
+			}
+		case xml.EndElement:
+			if depth == 2 && current != nil {
+				current.value = string(text)
+				current = nil
+			}
+			depth--
+		case xml.CharData:
+			switch {
+			case current != nil:
+				text = append(text, t...)
+			case depth == 0 && len(bytes.TrimSpace(t)) != 0:
+				return fmt.Errorf("%w: text outside the root element", ErrXML)
+			}
+		case xml.Directive:
+			// No DOCTYPE: WeChat never sends one, and entity declarations are
+			// a classic way to smuggle content past a parser.
+			return fmt.Errorf("%w: directives are not accepted", ErrXML)
+		}
+	}
+	if !rootSeen {
+		return fmt.Errorf("%w: no root element", ErrXML)
+	}
+	return nil
+}
+
+// xmlError keeps the position of a syntax error but drops the decoder's text,
+// which can quote pieces of the body.
+func xmlError(err error) error {
+	var se *xml.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%w: syntax error on line %d", ErrXML, se.Line)
+	}
+	return fmt.Errorf("%w: unreadable", ErrXML)
+}
+
+// appendCDATA writes s as CDATA, splitting any "]]>" across two sections so
+// that a caller-supplied nonce or timestamp cannot break out of the element.
+func appendCDATA(b []byte, s string) []byte {
+	b = append(b, "<![CDATA["...)
+	for {
+		i := strings.Index(s, "]]>")
+		if i < 0 {
+			break
+		}
+		b = append(b, s[:i+2]...)
+		b = append(b, "]]><![CDATA["...)
+		s = s[i+2:]
+	}
+	b = append(b, s...)
+	return append(b, "]]>"...)
+}
