@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // Envelope is the outer, unencrypted XML of a push.
@@ -138,4 +139,39 @@ func appendCDATA(b []byte, s string) []byte {
 	}
 	b = append(b, s...)
 	return append(b, "]]>"...)
+}
+
+// appendEscaped writes s as character data.
+func appendEscaped(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '&':
+			b = append(b, "&amp;"...)
+		case '<':
+			b = append(b, "&lt;"...)
+		case '>':
+			b = append(b, "&gt;"...)
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return b
+}
+
+// xmlSafe reports whether s is valid UTF-8 made only of characters that XML 1.0
+// allows and that parsers hand back unchanged (so no '\r').
+func xmlSafe(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n':
+		case r < 0x20:
+			return false
+		case r >= 0xD800 && r <= 0xDFFF, r == 0xFFFE, r == 0xFFFF:
+			return false
+		}
+	}
+	return true
 }

@@ -209,28 +209,33 @@ func (c *Crypter) DecryptAny(encrypt string) (msg []byte, appID string, usedPrev
 }
 
 func (c *Crypter) decrypt(encrypt string, checkAppID bool) (msg []byte, appID string, usedPrevious bool, err error) {
-	ciphertext, err := decodeCiphertext(encrypt)
+	o, usedPrevious, err := c.decryptOpened(encrypt, checkAppID)
 	if err != nil {
 		return nil, "", false, err
 	}
-	plain := make([]byte, len(ciphertext))
-	o, err := c.openWith(&c.current, ciphertext, plain, checkAppID)
-	if err == nil {
-		return o.msg, string(o.appID), false, nil
+	return o.msg, string(o.appID), usedPrevious, nil
+}
+
+func (c *Crypter) decryptOpened(encrypt string, checkAppID bool) (o opened, usedPrevious bool, err error) {
+	ciphertext, err := decodeCiphertext(encrypt)
+	if err != nil {
+		return opened{}, false, err
 	}
-	if c.previous == nil {
-		return nil, "", false, err
+	plain := make([]byte, len(ciphertext))
+	o, err = c.openWith(&c.current, ciphertext, plain, checkAppID)
+	if err == nil || c.previous == nil {
+		return o, false, err
 	}
 	po, perr := c.openWith(c.previous, ciphertext, plain, checkAppID)
 	if perr == nil {
-		return po.msg, string(po.appID), true, nil
+		return po, true, nil
 	}
 	// Report the failure of whichever key got further: ErrAppID means that key
 	// did decrypt, while the other one only produced noise.
 	if stage(perr) > stage(err) {
 		err = perr
 	}
-	return nil, "", false, err
+	return opened{}, false, err
 }
 
 func stage(err error) int {
@@ -345,8 +350,15 @@ func (c *Crypter) SealPush(msg []byte, timestamp, nonce string) (body []byte, ms
 	return b, Sign(c.token, timestamp, nonce, encrypt), nil
 }
 
-// BuildReply is the encrypted passive reply <xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>.
+// BuildReply is the encrypted passive reply <xml><Encrypt/><MsgSignature/><TimeStamp/><Nonce/></xml>,
+// laid out byte for byte as Tencent's samples and wechatpy write it.
 func (c *Crypter) BuildReply(msg []byte, timestamp, nonce string) ([]byte, error) {
+	// The signature covers timestamp and nonce verbatim, so they must survive an
+	// XML round trip unchanged: no carriage returns (normalised away by every
+	// parser) and only characters that XML can carry.
+	if !xmlSafe(timestamp) || !xmlSafe(nonce) {
+		return nil, fmt.Errorf("%w: timestamp or nonce cannot be written to XML unchanged", ErrXML)
+	}
 	encrypt, err := c.Encrypt(msg)
 	if err != nil {
 		return nil, err
@@ -358,7 +370,7 @@ func (c *Crypter) BuildReply(msg []byte, timestamp, nonce string) ([]byte, error
 	b = append(b, "</Encrypt>\n<MsgSignature>"...)
 	b = appendCDATA(b, signature)
 	b = append(b, "</MsgSignature>\n<TimeStamp>"...)
-	b = appendCDATA(b, timestamp)
+	b = appendEscaped(b, timestamp)
 	b = append(b, "</TimeStamp>\n<Nonce>"...)
 	b = appendCDATA(b, nonce)
 	b = append(b, "</Nonce>\n</xml>"...)
