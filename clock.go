@@ -51,31 +51,30 @@ type realTimer struct{ t *time.Timer }
 func (r realTimer) C() <-chan time.Time { return r.t.C }
 func (r realTimer) Stop() bool          { return r.t.Stop() }
 
-// ScaledClock runs Scale times faster than the wall clock from Origin on, so
-// that separate processes given the same Origin and Scale agree on the virtual
-// time without talking to each other. Scale 1 is the wall clock shifted to
-// Origin.
+// ScaledClock runs Scale times faster than the wall clock from the wall-clock
+// instant Origin on: at wall time w it reads Origin + (w-Origin)*Scale. Two
+// processes given the same Origin and Scale agree on the virtual time without
+// talking to each other, which is how a cluster under test shares an
+// accelerated clock with the emulator. Scale 1 is the wall clock.
 type ScaledClock struct {
-	Origin time.Time // virtual time at Start
-	Start  time.Time // wall time at which the virtual time was Origin
+	Origin time.Time
 	Scale  float64
 }
 
-// NewScaledClock returns a clock that reads origin now and runs scale times
-// faster than the wall clock. A zero origin means the wall clock's now.
+// NewScaledClock returns a clock that runs scale times faster than the wall
+// clock since the instant origin (zero: now).
 func NewScaledClock(origin time.Time, scale float64) *ScaledClock {
-	now := time.Now()
 	if origin.IsZero() {
-		origin = now
+		origin = time.Now()
 	}
 	if scale <= 0 {
 		scale = 1
 	}
-	return &ScaledClock{Origin: origin, Start: now, Scale: scale}
+	return &ScaledClock{Origin: origin, Scale: scale}
 }
 
 func (c *ScaledClock) Now() time.Time {
-	elapsed := time.Since(c.Start)
+	elapsed := time.Since(c.Origin)
 	return c.Origin.Add(time.Duration(float64(elapsed) * c.Scale))
 }
 
