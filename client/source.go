@@ -1,0 +1,140 @@
+package client
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// TokenSource returns the token source of the authorizer appID: it hands out
+// the cached token until shortly before it expires (see WithEarlyExpiry), and
+// concurrent callers that find no usable token share one request to the
+// server. The client keeps one source per appid, so every TokenSource and
+// Transport of the same appid shares its cache.
+func (c *Client) TokenSource(appID string) wxtoken.TokenSource {
+	return c.source(appID)
+}
+
+func (c *Client) source(appID string) *tokenSource {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.sources[appID]
+	if !ok {
+		s = &tokenSource{c: c, appID: appID}
+		c.sources[appID] = s
+	}
+	return s
+}
+
+type tokenSource struct {
+	c     *Client
+	appID string
+
+	mu  sync.Mutex
+	tok wxtoken.Token
+	// lastRejected is the last token reported as rejected, so that a fetch
+	// that raced with the report cannot put it back in the cache, and further
+	// reports of it are answered from the cache.
+	lastRejected string
+
+	flight singleflight.Group
+}
+
+func (s *tokenSource) cached() (wxtoken.Token, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tok, s.lastRejected
+}
+
+func (s *tokenSource) fresh(t wxtoken.Token, now time.Time) bool {
+	return t.Value != "" && now.Before(t.ExpiresAt.Add(-s.c.early))
+}
+
+// Token returns a token of the authorizer that is good for at least the early
+// expiry margin, fetching one if the cache has none.
+func (s *tokenSource) Token(ctx context.Context) (wxtoken.Token, error) {
+	if err := checkAppID(s.appID); err != nil {
+		return wxtoken.Token{}, err
+	}
+	tok, _ := s.cached()
+	if s.fresh(tok, s.c.clock.Now()) {
+		return tok, nil
+	}
+	ch := s.flight.DoChan("fetch", func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		t, err := s.c.AuthorizerToken(fctx, s.appID)
+		if err != nil {
+			return nil, err
+		}
+		return s.keep(t), nil
+	})
+	select {
+	case <-ctx.Done():
+		return wxtoken.Token{}, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			// The server or the network failing for a moment should not fail
+			// a caller while the token it would get is still valid.
+			if temporary(r.Err) && tok.Valid(s.c.clock.Now()) {
+				return tok, nil
+			}
+			return wxtoken.Token{}, r.Err
+		}
+		return r.Val.(wxtoken.Token), nil
+	}
+}
+
+// keep caches a fetched token unless the cache already holds a newer one or
+// it is the token just reported as rejected (a fetch that started before the
+// report), and returns the token callers should use.
+func (s *tokenSource) keep(t wxtoken.Token) wxtoken.Token {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.Value == s.lastRejected && s.tok.Value != "" {
+		return s.tok
+	}
+	if s.tok.Value != "" && t.ExpiresAt.Before(s.tok.ExpiresAt) {
+		return s.tok
+	}
+	s.tok = t
+	return t
+}
+
+// invalidate reports rejected to the server once per rejected value: callers
+// reporting it at the same time share the request, and callers reporting it
+// after the answer arrived get the cached replacement.
+func (s *tokenSource) invalidate(ctx context.Context, rejected string) (wxtoken.Token, error) {
+	tok, last := s.cached()
+	if last == rejected && tok.Value != rejected && s.fresh(tok, s.c.clock.Now()) {
+		return tok, nil
+	}
+	ch := s.flight.DoChan("invalidate\x00"+rejected, func() (any, error) {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+		defer cancel()
+		t, err := s.c.invalidate(fctx, s.appID, rejected)
+		if err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.tok = t
+		if t.Value != rejected {
+			s.lastRejected = rejected
+		}
+		return t, nil
+	})
+	select {
+	case <-ctx.Done():
+		return wxtoken.Token{}, ctx.Err()
+	case r := <-ch:
+		if r.Err != nil {
+			return wxtoken.Token{}, r.Err
+		}
+		return r.Val.(wxtoken.Token), nil
+	}
+}
