@@ -1,0 +1,27 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+)
+
+// CachedTokenExpiries calls fn with the state and access-token expiry (zero
+// when there is no token) of every authorizer in this replica's cache, for
+// metrics. It does no I/O and hands out no token; fn runs under the cache's
+// read lock and must be quick.
+func (e *Engine) CachedTokenExpiries(fn func(state wxtoken.AuthorizerState, expiresAt time.Time)) {
+	e.cacheMu.RLock()
+	defer e.cacheMu.RUnlock()
+	for _, ent := range e.cache {
+		s := ent.snap.Load()
+		if s == nil {
+			continue // created by a waiter, never loaded: not an authorizer yet
+		}
+		var at time.Time
+		if s.token.Value != "" {
+			at = s.token.ExpiresAt
+		}
+		fn(s.state, at)
+	}
+}
