@@ -411,6 +411,11 @@ func ErrCodeOf(body []byte) (errcode int, ok bool) {
 			if err != nil || v < math.MinInt32 || v > math.MaxInt32 {
 				return 0, false
 			}
+			// The decoder stops at the end of the value: one more token
+			// catches a value that only looked complete, like 01.
+			if _, err := dec.Token(); err != nil {
+				return 0, false
+			}
 			return int(v), true
 		}
 	}
