@@ -91,6 +91,12 @@ func (f *fakeAPI) setFailure(appID string, ff fakeFailure) {
 }
 
 func (f *fakeAPI) start(t testing.TB) *httptest.Server {
+	srv := httptest.NewServer(f.handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func (f *fakeAPI) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/authorizers/{appid}/token", f.auth(f.handleToken))
 	mux.HandleFunc("POST /v1/authorizers/{appid}/token/invalidate", f.auth(f.handleInvalidate))
@@ -100,9 +106,7 @@ func (f *fakeAPI) start(t testing.TB) *httptest.Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fakeFailure{http.StatusNotFound, "not_found", "no such route", 0})
 	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv
+	return mux
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -272,6 +276,11 @@ type fakeWeChat struct {
 	mu       sync.Mutex
 	calls    []wechatCall
 	alwaysNo bool // reject every token, as when WeChat itself is confused
+	// rejectCode is the errcode of a rejection (default 40001).
+	rejectCode int
+	// rejectNext rejects that many calls whatever their token, as WeChat does
+	// after a token was renewed by someone who did not tell the service.
+	rejectNext int
 }
 
 type wechatCall struct {
@@ -281,20 +290,32 @@ type wechatCall struct {
 }
 
 func (f *fakeWeChat) start(t testing.TB) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(f.handler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func (f *fakeWeChat) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		token := r.URL.Query().Get("access_token")
 		f.mu.Lock()
 		f.calls = append(f.calls, wechatCall{query: r.URL.RawQuery, token: token, body: string(body)})
-		alwaysNo := f.alwaysNo
+		alwaysNo, rejectCode := f.alwaysNo || f.rejectNext > 0, f.rejectCode
+		if f.rejectNext > 0 {
+			f.rejectNext--
+		}
 		f.mu.Unlock()
+		if rejectCode == 0 {
+			rejectCode = 40001
+		}
 		cur, _ := f.api.current(f.appID)
 		w.Header().Set("Content-Type", "application/json; encoding=utf-8")
 		switch {
 		case token == "":
 			fmt.Fprint(w, `{"errcode":41001,"errmsg":"access_token missing rid: 1"}`)
 		case alwaysNo || token != cur.Value:
-			fmt.Fprint(w, `{"errcode":40001,"errmsg":"invalid credential, access_token is invalid or not latest rid: 2"}`)
+			fmt.Fprintf(w, `{"errcode":%d,"errmsg":"invalid credential, access_token is invalid or not latest rid: 2"}`, rejectCode)
 		case strings.HasPrefix(r.URL.Path, "/cgi-bin/material/get_material"):
 			w.Header().Set("Content-Type", "image/jpeg")
 			w.Write(jpegLike)
@@ -303,9 +324,7 @@ func (f *fakeWeChat) start(t testing.TB) *httptest.Server {
 		default:
 			fmt.Fprint(w, `{"errcode":0,"errmsg":"ok"}`)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv
+	})
 }
 
 var jpegLike = append([]byte{0xff, 0xd8, 0xff, 0xe0}, []byte(`{"errcode":40001}`)...)
