@@ -43,6 +43,122 @@ type xmlField struct {
 // stricter than xml.Unmarshal on purpose: a repeated field would let the signed
 // value and the decrypted value differ in some other parser along the way.
 func parseXML(body []byte, fields []xmlField) error {
+	if parseSimpleXML(body, fields) {
+		return nil
+	}
+	for i := range fields {
+		fields[i].value, fields[i].seen = "", false
+	}
+	return parseXMLTokens(body, fields)
+}
+
+// parseSimpleXML is a fast path for the shape WeChat actually sends:
+// <xml>, then children holding only text without entities and/or CDATA, then
+// </xml>, with whitespace between. encoding/xml reads byte by byte and costs
+// most of OpenPush otherwise. It reports false for anything else (declarations,
+// comments, attributes, entities, nesting, '\r', duplicates, any doubt), and the
+// caller then runs the full parser; FuzzParseEnvelope checks that both agree
+// whenever this one accepts.
+func parseSimpleXML(body []byte, fields []xmlField) bool {
+	if !simpleChars(body) {
+		return false
+	}
+	rest, ok := bytes.CutPrefix(trimXMLSpace(body), []byte("<xml>"))
+	if !ok {
+		return false
+	}
+	var text []byte
+	for {
+		rest = trimXMLSpace(rest)
+		if after, ok := bytes.CutPrefix(rest, []byte("</xml>")); ok {
+			return len(trimXMLSpace(after)) == 0
+		}
+		if len(rest) == 0 || rest[0] != '<' {
+			return false
+		}
+		end := 1
+		for end < len(rest) && isNameByte(rest[end], end == 1) {
+			end++
+		}
+		if end == 1 || end >= len(rest) || rest[end] != '>' {
+			return false
+		}
+		name := rest[1:end]
+		rest = rest[end+1:]
+		text = text[:0]
+		for {
+			if after, ok := bytes.CutPrefix(rest, []byte("<![CDATA[")); ok {
+				i := bytes.Index(after, []byte("]]>"))
+				if i < 0 {
+					return false
+				}
+				text = append(text, after[:i]...)
+				rest = after[i+3:]
+				continue
+			}
+			i := bytes.IndexByte(rest, '<')
+			if i < 0 {
+				return false
+			}
+			run := rest[:i]
+			if bytes.IndexByte(run, '&') >= 0 || bytes.Contains(run, []byte("]]>")) {
+				return false
+			}
+			text = append(text, run...)
+			rest = rest[i:]
+			if !bytes.HasPrefix(rest, []byte("<![CDATA[")) {
+				break
+			}
+		}
+		if len(rest) < len(name)+3 || rest[1] != '/' || !bytes.Equal(rest[2:2+len(name)], name) || rest[2+len(name)] != '>' {
+			return false
+		}
+		rest = rest[len(name)+3:]
+		for i := range fields {
+			if fields[i].name == string(name) {
+				if fields[i].seen {
+					return false
+				}
+				fields[i].seen = true
+				fields[i].value = string(text)
+			}
+		}
+	}
+}
+
+func trimXMLSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n') {
+		b = b[1:]
+	}
+	return b
+}
+
+func isNameByte(c byte, first bool) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '_' || !first && '0' <= c && c <= '9'
+}
+
+// simpleChars reports whether body is valid UTF-8 made only of characters XML
+// allows, without '\r' (which parsers rewrite).
+func simpleChars(body []byte) bool {
+	for i := 0; i < len(body); {
+		c := body[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' {
+				return false
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(body[i:])
+		if r == utf8.RuneError && size == 1 || r >= 0xD800 && r <= 0xDFFF || r == 0xFFFE || r == 0xFFFF {
+			return false
+		}
+		i += size
+	}
+	return true
+}
+
+func parseXMLTokens(body []byte, fields []xmlField) error {
 	d := xml.NewDecoder(bytes.NewReader(body))
 	var (
 		depth    int

@@ -13,7 +13,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Sentinel errors. They are wrapped with a short reason that never contains key
@@ -64,21 +64,28 @@ func isAlnum(b byte) bool {
 
 // Sign returns hex(sha1(join(sort(parts)))) — parts are token, timestamp, nonce[, encrypt].
 func Sign(parts ...string) string {
+	var sig [2 * sha1.Size]byte
+	sign(&sig, parts)
+	return string(sig[:])
+}
+
+func sign(dst *[2 * sha1.Size]byte, parts []string) {
 	var stack [4]string
 	sorted := append(stack[:0], parts...) // never reorder the caller's slice
-	sort.Strings(sorted)
+	slices.Sort(sorted)
 	h := sha1.New()
 	for _, p := range sorted {
 		io.WriteString(h, p)
 	}
 	var sum [sha1.Size]byte
-	return hex.EncodeToString(h.Sum(sum[:0]))
+	hex.Encode(dst[:], h.Sum(sum[:0]))
 }
 
 // Verify compares signature with Sign(parts...) in constant time; ErrSignature on mismatch.
 func Verify(signature string, parts ...string) error {
-	want := Sign(parts...)
-	if subtle.ConstantTimeCompare([]byte(signature), []byte(want)) != 1 {
+	var want [2 * sha1.Size]byte
+	sign(&want, parts)
+	if subtle.ConstantTimeCompare([]byte(signature), want[:]) != 1 {
 		return ErrSignature
 	}
 	return nil
