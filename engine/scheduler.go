@@ -133,8 +133,17 @@ func (e *Engine) schedulerLoop(ctx context.Context) {
 	sem := make(chan struct{}, e.cfg.Concurrency)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	// The in-memory heap follows the store's notifications; a periodic sweep
+	// of the store's own due index catches any notification that was lost
+	// (a dropped subscription, a write by a replica of an older version).
+	sweepEvery := e.margin / 2
+	nextSweep := e.clock.Now().Add(sweepEvery)
 	for {
 		now := e.clock.Now()
+		if !now.Before(nextSweep) {
+			e.sweep(ctx, now)
+			nextSweep = now.Add(sweepEvery)
+		}
 		due, next := e.sched.popDue(now, cap(sem))
 		for _, appID := range due {
 			select {
@@ -152,23 +161,17 @@ func (e *Engine) schedulerLoop(ctx context.Context) {
 		if len(due) > 0 {
 			continue // more may be due already
 		}
-		var timer wxtoken.Timer
-		var fire <-chan time.Time
-		if !next.IsZero() {
-			timer = e.clock.NewTimer(next.Sub(now))
-			fire = timer.C()
+		if next.IsZero() || nextSweep.Before(next) {
+			next = nextSweep
 		}
+		timer := e.clock.NewTimer(next.Sub(now))
 		select {
 		case <-ctx.Done():
-			if timer != nil {
-				timer.Stop()
-			}
+			timer.Stop()
 			return
-		case <-fire:
+		case <-timer.C():
 		case <-e.sched.wake:
-			if timer != nil {
-				timer.Stop()
-			}
+			timer.Stop()
 		}
 	}
 }
@@ -188,5 +191,18 @@ func (s *scheduler) ensure(appID string, due time.Time) {
 	defer s.mu.Unlock()
 	if it, ok := s.index[appID]; ok && it.pos < 0 {
 		s.setLocked(appID, due)
+	}
+}
+
+// sweep reloads from the store every authorizer due within the refresh
+// margin, so that the heap cannot miss one whose change notification was lost.
+func (e *Engine) sweep(ctx context.Context, now time.Time) {
+	due, err := e.store.DueAuthorizers(ctx, e.appID, now.Add(e.margin), 1000)
+	if err != nil {
+		e.log.Warn("sweep of the store's due index failed", "err", err)
+		return
+	}
+	for _, a := range due {
+		e.remember(a)
 	}
 }

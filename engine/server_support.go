@@ -25,3 +25,8 @@ func (e *Engine) CachedTokenExpiries(fn func(state wxtoken.AuthorizerState, expi
 		fn(s.state, at)
 	}
 }
+
+// SetObserver sets the Observer after New, for an observer that is built
+// from the engine itself (the HTTP server's metrics). Call it before Run:
+// the observer is read without synchronisation while the engine runs.
+func (e *Engine) SetObserver(o Observer) { e.cfg.Observer = o }

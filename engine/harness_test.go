@@ -1,0 +1,260 @@
+package engine_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/emulator"
+	"github.com/wxtoken/wxtoken/engine"
+	"github.com/wxtoken/wxtoken/msgcrypt"
+	"github.com/wxtoken/wxtoken/sqlite"
+	"github.com/wxtoken/wxtoken/wechat"
+)
+
+var epoch = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// harness is one platform on a virtual clock: the emulator as WeChat, an
+// engine over a sealed SQLite store, and a minimal event URL between them.
+// The event URL is written here rather than taken from package server so
+// that the engine is tested on its own.
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	clock  *wxtoken.ManualClock
+	emu    *emulator.Emulator
+	eng    *engine.Engine
+	store  wxtoken.Store
+	logs   *capture
+	cancel context.CancelFunc
+	done   chan struct{}
+	// timers is how many timers the running loops hold while idle.
+	timers int
+}
+
+type harnessOptions struct {
+	authorizers   int
+	preAuthorized bool
+	rotation      float64
+	dbPath        string
+	emuConfig     func(*emulator.Config)
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	clock := wxtoken.NewManualClock(epoch)
+	logs := &capture{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	h := &harness{t: t, ctx: ctx, clock: clock, logs: logs, cancel: cancel, done: make(chan struct{})}
+
+	var engRef struct {
+		sync.Mutex
+		e *engine.Engine
+	}
+	var crypter *msgcrypt.Crypter
+	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		q := r.URL.Query()
+		msg, _, _, err := crypter.OpenPush(q.Get("msg_signature"), q.Get("timestamp"), q.Get("nonce"), body)
+		if err != nil {
+			http.Error(w, "bad push", http.StatusBadRequest)
+			return
+		}
+		ev, err := wechat.ParseEvent(msg)
+		if err != nil {
+			http.Error(w, "bad payload", http.StatusBadRequest)
+			return
+		}
+		engRef.Lock()
+		e := engRef.e
+		engRef.Unlock()
+		if err := e.HandlePush(r.Context(), ev); err != nil {
+			http.Error(w, "not stored", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "success")
+	}))
+	t.Cleanup(events.Close)
+
+	cfg := emulator.Config{
+		PushURL:              events.URL,
+		Authorizers:          o.authorizers,
+		Seed:                 42,
+		PreAuthorized:        o.preAuthorized,
+		Clock:                clock,
+		RefreshTokenRotation: o.rotation,
+		Salt:                 7,
+	}
+	if o.emuConfig != nil {
+		o.emuConfig(&cfg)
+	}
+	emu, err := emulator.New(cfg)
+	if err != nil {
+		t.Fatalf("emulator: %v", err)
+	}
+	h.emu = emu
+	ecfg := emu.Config()
+	wxSrv := httptest.NewServer(emu)
+	t.Cleanup(wxSrv.Close)
+
+	crypter, err = msgcrypt.NewCrypter(ecfg.Token, ecfg.ComponentAppID, ecfg.EncodingAESKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	path := o.dbPath
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "wxtoken.db")
+	}
+	inner, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = inner
+	t.Cleanup(func() { inner.Close() })
+
+	wx, err := wechat.New(wechat.Config{BaseURL: wxSrv.URL, ComponentAppID: ecfg.ComponentAppID, ComponentSecret: ecfg.ComponentSecret, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(engine.Config{
+		ComponentAppID: ecfg.ComponentAppID,
+		Store:          h.store,
+		WeChat:         wx,
+		Clock:          clock,
+		Logger:         logger,
+		RefreshMargin:  10 * time.Minute,
+		Concurrency:    8,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engRef.Lock()
+	engRef.e = eng
+	engRef.Unlock()
+	h.eng = eng
+
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = eng.Run(ctx) }()
+	go func() { defer wg.Done(); _ = emu.Run(ctx) }()
+	go func() { wg.Wait(); close(h.done) }()
+	t.Cleanup(h.stop)
+	// Idle, the engine waits on two timers (component token, scheduler) and
+	// the emulator on one (the next push).
+	h.timers = 3
+	h.settle()
+	return h
+}
+
+func (h *harness) stop() {
+	h.cancel()
+	<-h.done
+}
+
+// settle waits until every loop is idle on the virtual clock: all timers are
+// armed again and nothing is in flight. It waits on goroutines, not on time.
+func (h *harness) settle() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+	defer cancel()
+	stable := 0
+	for stable < 3 {
+		if err := h.clock.WaitForTimers(ctx, h.timers); err != nil {
+			h.t.Fatalf("loops did not settle: %d timers pending, %d busy", h.clock.Pending(), h.eng.Busy())
+		}
+		if h.eng.Busy() == 0 && h.clock.Pending() >= h.timers {
+			stable++
+		} else {
+			stable = 0
+		}
+		time.Sleep(200 * time.Microsecond) // let woken goroutines run; not waiting for virtual time
+	}
+}
+
+// advance moves virtual time forward in steps, settling after each.
+func (h *harness) advance(total, step time.Duration, each func(now time.Time)) {
+	h.t.Helper()
+	for elapsed := time.Duration(0); elapsed < total; elapsed += step {
+		h.clock.Advance(step)
+		h.settle()
+		if each != nil {
+			each(h.clock.Now())
+		}
+	}
+}
+
+// authorize runs the merchant's side for appID: a pre-auth code from the
+// engine, the click on the emulator's page (which pushes authorized), and,
+// when viaRedirect, the redirect's code exchanged too.
+func (h *harness) authorize(appID string, funcInfo []int, viaRedirect bool) *wxtoken.Authorizer {
+	h.t.Helper()
+	pre, err := h.eng.PreAuthCode(h.ctx)
+	if err != nil {
+		h.t.Fatalf("pre-auth code: %v", err)
+	}
+	redirect, err := h.emu.Authorize(h.ctx, pre.Value, appID, "http://127.0.0.1/authorize/callback", funcInfo)
+	if err != nil {
+		h.t.Fatalf("authorize %s: %v", appID, err)
+	}
+	h.settle()
+	if viaRedirect {
+		code := redirectCode(h.t, redirect)
+		a, already, err := h.eng.Exchange(h.ctx, code)
+		if err != nil {
+			h.t.Fatalf("exchange via redirect: %v", err)
+		}
+		if !already {
+			h.t.Errorf("%s: the push exchanged the code first, so the redirect must be a no-op", appID)
+		}
+		return a
+	}
+	a, err := h.store.GetAuthorizer(h.ctx, h.emu.Config().ComponentAppID, appID)
+	if err != nil {
+		h.t.Fatalf("authorizer %s not stored after the push: %v", appID, err)
+	}
+	return a
+}
+
+func redirectCode(t *testing.T, redirect string) string {
+	t.Helper()
+	u, err := url.Parse(redirect)
+	if err != nil {
+		t.Fatalf("redirect is not a URL: %v", err)
+	}
+	code := u.Query().Get("auth_code")
+	if code == "" {
+		t.Fatalf("redirect without auth_code")
+	}
+	return code
+}
+
+// capture is an io.Writer for a slog handler that keeps every line, so a
+// test can search the logs for secrets.
+type capture struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (c *capture) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.Write(p)
+}
+
+func (c *capture) String() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf.String()
+}
