@@ -206,25 +206,28 @@ type invalidateRequest struct {
 }
 
 // AuthorizerInfo is what the server tells about an authorizer. It holds no
-// secret: the access token is only described by its expiry.
+// secret: the access token is only described by its expiry. Times the server
+// does not know are zero.
 type AuthorizerInfo struct {
-	ComponentAppID string                  `json:"component_appid"`
-	AppID          string                  `json:"authorizer_appid"`
-	State          wxtoken.AuthorizerState `json:"state"`
-	FuncInfo       []int                   `json:"func_info"`
-	Info           wxtoken.AccountInfo     `json:"account_info"`
-	// ExpiresAt is when the current access token expires (zero if none).
-	ExpiresAt     time.Time `json:"expires_at"`
-	AuthorizedAt  time.Time `json:"authorized_at"`
-	LastRefreshAt time.Time `json:"last_refresh_at"`
-	LastError     string    `json:"last_error"`
-	UpdatedAt     time.Time `json:"updated_at"`
+	AppID    string                  `json:"authorizer_appid"`
+	State    wxtoken.AuthorizerState `json:"state"`
+	FuncInfo []int                   `json:"func_info"`
+	Info     wxtoken.AccountInfo     `json:"account_info"`
+	// TokenExpiresAt is when the current access token expires.
+	TokenExpiresAt time.Time `json:"token_expires_at"`
+	AuthorizedAt   time.Time `json:"authorized_at"`
+	LastRefreshAt  time.Time `json:"last_refresh_at"`
+	// LastError is a short, secret-free description of the last failure.
+	LastError string    `json:"last_error"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // AuthorizerPage is one page of the authorizer list.
 type AuthorizerPage struct {
 	Authorizers []AuthorizerInfo `json:"authorizers"`
 	// NextCursor is passed to Authorizers for the next page; "" on the last.
+	// A page may be short, or even empty, while NextCursor is set: the key
+	// may not read every authorizer.
 	NextCursor string `json:"next_cursor"`
 }
 
@@ -249,7 +252,7 @@ func (c *Client) Authorizer(ctx context.Context, appID string) (*AuthorizerInfo,
 
 // Authorizers returns one page of the authorizers, in AppID order, starting
 // after cursor ("" for the first page). limit <= 0 leaves the page size to the
-// server.
+// server (100 by default, at most 1000).
 func (c *Client) Authorizers(ctx context.Context, cursor string, limit int) (*AuthorizerPage, error) {
 	q := url.Values{}
 	if cursor != "" {

@@ -190,7 +190,8 @@ func TestAuthorizerAndList(t *testing.T) {
 		t.Fatal(err)
 	}
 	cur, _ := api.current(appB)
-	if info.AppID != appB || info.State != wxtoken.StateAuthorized || !info.ExpiresAt.Equal(cur.ExpiresAt) ||
+	if info.AppID != appB || info.State != wxtoken.StateAuthorized || !info.TokenExpiresAt.Equal(cur.ExpiresAt) || !info.LastRefreshAt.IsZero() ||
+		info.AuthorizedAt.IsZero() ||
 		info.Info.NickName != "Shop "+appB || len(info.FuncInfo) != 2 {
 		t.Errorf("Authorizer = %+v", info)
 	}

@@ -219,12 +219,14 @@ func (f *fakeAPI) handleComponent(w http.ResponseWriter, r *http.Request) {
 
 func (f *fakeAPI) info(appID string, t wxtoken.Token) map[string]any {
 	return map[string]any{
-		"component_appid":  "wxcomponent00000001",
 		"authorizer_appid": appID,
 		"state":            "authorized",
 		"func_info":        []int{1, 15},
-		"account_info":     map[string]any{"nick_name": "Shop " + appID, "service_type": 2, "verify_type": 0},
-		"expires_at":       t.ExpiresAt.Format(time.RFC3339),
+		"account_info":     map[string]any{"nick_name": "Shop " + appID, "service_type": 2, "verify_type": 0, "fetched_at": nil},
+		"token_expires_at": t.ExpiresAt.Format(time.RFC3339),
+		"authorized_at":    "2029-12-31T00:00:00Z",
+		"last_refresh_at":  nil,
+		"updated_at":       "2029-12-31T00:00:00Z",
 	}
 }
 
@@ -251,18 +253,19 @@ func (f *fakeAPI) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	cursor := r.URL.Query().Get("cursor")
-	var page []map[string]any
+	page := []map[string]any{}
 	next := ""
 	for _, id := range ids {
 		if id <= cursor {
 			continue
 		}
-		if len(page) == limit {
-			next = page[len(page)-1]["authorizer_appid"].(string)
-			break
-		}
 		t, _ := f.current(id)
 		page = append(page, f.info(id, t))
+		if len(page) == limit {
+			// Like the server: a full page says there may be more.
+			next = id
+			break
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"authorizers": page, "next_cursor": next})
 }
