@@ -39,7 +39,16 @@ func (e *Emulator) controlMux() *http.ServeMux {
 	mux.HandleFunc("POST /emulator/accounts/{appid}/drop-refresh-token", e.ctlDrop)
 	mux.HandleFunc("POST /emulator/oracle", e.ctlOracle)
 	mux.HandleFunc("GET /emulator/avatar/{file}", e.serveAvatar)
-	mux.HandleFunc("/emulator/", func(w http.ResponseWriter, r *http.Request) {
+	const catchAll = "/emulator/"
+	mux.HandleFunc(catchAll, func(w http.ResponseWriter, r *http.Request) {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+			other := r.Clone(r.Context())
+			other.Method = m
+			if _, pattern := mux.Handler(other); pattern != catchAll && pattern != "" {
+				ctlError(w, http.StatusMethodNotAllowed, wxtoken.EInvalid, "method not allowed; see GET /emulator/config for the list")
+				return
+			}
+		}
 		ctlError(w, http.StatusNotFound, wxtoken.ENotFound, "no such control endpoint; see GET /emulator/config for the list")
 	})
 	return mux

@@ -164,5 +164,5 @@ func (l *messageLog) add(m Message) {
 func (e *Emulator) Messages() []Message {
 	e.messages.mu.Lock()
 	defer e.messages.mu.Unlock()
-	return append([]Message(nil), e.messages.list...)
+	return append(make([]Message, 0, len(e.messages.list)), e.messages.list...)
 }

@@ -198,7 +198,7 @@ func (e *Emulator) Accounts(offset, limit int) []Account {
 	offset = max(offset, 0)
 	end := min(e.cfg.Authorizers, offset+max(limit, 0))
 	if offset >= end {
-		return nil
+		return []Account{}
 	}
 	out := make([]Account, 0, end-offset)
 	for i := offset; i < end; i++ {

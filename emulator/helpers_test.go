@@ -257,7 +257,7 @@ func (f *fixture) componentTokenWith(ticket string) map[string]any {
 func (f *fixture) componentToken() string {
 	f.t.Helper()
 	ticket := f.e.Ticket()
-	if ticket == "" {
+	if f.e.checkTicket(ticket, f.clock.Now().UnixNano()) != 0 {
 		ticket = f.pushTicket()
 	}
 	m := f.componentTokenWith(ticket)

@@ -167,7 +167,7 @@ func (l *pushLog) counts() map[string]PushCount {
 func (e *Emulator) Pushes() []PushRecord {
 	e.pushes.mu.Lock()
 	defer e.pushes.mu.Unlock()
-	return append([]PushRecord(nil), e.pushes.records...)
+	return append(make([]PushRecord, 0, len(e.pushes.records)), e.pushes.records...)
 }
 
 // push seals payload and posts it to the push URL the way WeChat does, with
