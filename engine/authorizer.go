@@ -221,7 +221,7 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 	}
 	e.log.Info("authorizer token refreshed", "authorizer_appid", a.AppID, "token", wxtoken.Redact(tok.Value),
 		"expires_at", tok.ExpiresAt, "refresh_token_rotated", rotated)
-	e.appendEvent(ctx, a.AppID, wxtoken.EventAuthorizerRefresh, "expires_at="+tok.ExpiresAt.UTC().Format(time.RFC3339))
+	e.appendEvent(ctx, a.AppID, wxtoken.EventAuthorizerRefresh, "by="+e.owner+" expires_at="+tok.ExpiresAt.UTC().Format(time.RFC3339))
 	if rotated {
 		e.appendEvent(ctx, a.AppID, wxtoken.EventRefreshTokenRotated, "")
 	}

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,7 +33,8 @@ type harness struct {
 	ctx    context.Context
 	clock  *wxtoken.ManualClock
 	emu    *emulator.Emulator
-	eng    *engine.Engine
+	eng    *engine.Engine   // the first replica
+	engs   []*engine.Engine // every replica, sharing the store
 	store  wxtoken.Store
 	logs   *capture
 	cancel context.CancelFunc
@@ -46,6 +48,7 @@ type harnessOptions struct {
 	preAuthorized bool
 	rotation      float64
 	dbPath        string
+	replicas      int // engines sharing the store; default 1
 	emuConfig     func(*emulator.Config)
 }
 
@@ -60,7 +63,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 	var engRef struct {
 		sync.Mutex
-		e *engine.Engine
+		e []*engine.Engine
 	}
 	var crypter *msgcrypt.Crypter
 	events := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +80,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			return
 		}
 		engRef.Lock()
-		e := engRef.e
+		e := engRef.e[int(time.Now().UnixNano()/1000)%len(engRef.e)] // any replica may receive a push
 		engRef.Unlock()
 		if err := e.HandlePush(r.Context(), ev); err != nil {
 			http.Error(w, "not stored", http.StatusServiceUnavailable)
@@ -128,34 +131,52 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(engine.Config{
-		ComponentAppID: ecfg.ComponentAppID,
-		Store:          h.store,
-		WeChat:         wx,
-		Clock:          clock,
-		Logger:         logger,
-		RefreshMargin:  10 * time.Minute,
-		Concurrency:    8,
-	})
-	if err != nil {
-		t.Fatal(err)
+	if o.replicas == 0 {
+		o.replicas = 1
 	}
+	for i := 0; i < o.replicas; i++ {
+		eng, err := engine.New(engine.Config{
+			ComponentAppID: ecfg.ComponentAppID,
+			Store:          h.store,
+			WeChat:         wx,
+			Clock:          clock,
+			Logger:         logger.With("replica", i),
+			RefreshMargin:  10 * time.Minute,
+			Concurrency:    8,
+			Owner:          fmt.Sprintf("replica-%d", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.engs = append(h.engs, eng)
+	}
+	h.eng = h.engs[0]
 	engRef.Lock()
-	engRef.e = eng
+	engRef.e = h.engs
 	engRef.Unlock()
-	h.eng = eng
 
 	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); _ = eng.Run(ctx) }()
+	for _, eng := range h.engs {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = eng.Run(ctx) }()
+	}
+	wg.Add(1)
 	go func() { defer wg.Done(); _ = emu.Run(ctx) }()
 	go func() { wg.Wait(); close(h.done) }()
 	t.Cleanup(h.stop)
-	// Idle, the engine waits on two timers (component token, scheduler) and
+	// Idle, each engine waits on two timers (component token, scheduler) and
 	// the emulator on one (the next push).
-	h.timers = 3
+	h.timers = 2*len(h.engs) + 1
 	h.settle()
 	return h
+}
+
+func (h *harness) busy() int64 {
+	var n int64
+	for _, e := range h.engs {
+		n += e.Busy()
+	}
+	return n
 }
 
 func (h *harness) stop() {
@@ -172,9 +193,9 @@ func (h *harness) settle() {
 	stable := 0
 	for stable < 3 {
 		if err := h.clock.WaitForTimers(ctx, h.timers); err != nil {
-			h.t.Fatalf("loops did not settle: %d timers pending, %d busy", h.clock.Pending(), h.eng.Busy())
+			h.t.Fatalf("loops did not settle: %d timers pending, %d busy", h.clock.Pending(), h.busy())
 		}
-		if h.eng.Busy() == 0 && h.clock.Pending() >= h.timers {
+		if h.busy() == 0 && h.clock.Pending() >= h.timers {
 			stable++
 		} else {
 			stable = 0
