@@ -388,43 +388,128 @@ func decodeAuthorizerOption(body []byte) (string, error) {
 // rest of it, for the proxy, which forwards answers it does not understand
 // but must notice a rejected token. ok is false when body is not a JSON
 // object or its errcode is not an integer; a JSON object without errcode is
-// WeChat's success, (0, true). Only the first top-level "errcode" counts.
+// WeChat's success, (0, true). Only the first top-level "errcode" counts, and
+// the values before it are skipped, not validated: the proxy forwards the
+// answer as it is anyway.
 func ErrCodeOf(body []byte) (errcode int, ok bool) {
 	if code, ok, decided := errCodeFastPath(body); decided {
 		return code, ok
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
 		return 0, false
 	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		return 0, true
+	}
+	for {
+		keyEnd, ok := skipString(body, i)
+		if !ok {
 			return 0, false
 		}
-		var value json.RawMessage
-		if err := dec.Decode(&value); err != nil {
+		key := body[i:keyEnd]
+		i = skipSpace(body, keyEnd)
+		if i >= len(body) || body[i] != ':' {
 			return 0, false
 		}
-		if key, _ := tok.(string); key == "errcode" {
+		i = skipSpace(body, i+1)
+		valueEnd, ok := skipValue(body, i)
+		if !ok {
+			return 0, false
+		}
+		value := body[i:valueEnd]
+		i = skipSpace(body, valueEnd)
+		if i >= len(body) || (body[i] != ',' && body[i] != '}') {
+			return 0, false
+		}
+		if isErrCodeKey(key) {
+			if value[0] != '"' && !json.Valid(value) {
+				return 0, false // 01, 1.2.3: not a JSON number
+			}
 			v, err := parseFlexInt(value)
 			if err != nil || v < math.MinInt32 || v > math.MaxInt32 {
 				return 0, false
 			}
-			// The decoder stops at the end of the value: one more token
-			// catches a value that only looked complete, like 01.
-			if _, err := dec.Token(); err != nil {
-				return 0, false
-			}
 			return int(v), true
 		}
+		if body[i] == '}' {
+			return 0, true
+		}
+		i = skipSpace(body, i+1)
 	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return 0, false
-	}
-	return 0, true
 }
 
+func isErrCodeKey(quoted []byte) bool {
+	if bytes.IndexByte(quoted, '\\') < 0 {
+		return string(quoted) == `"errcode"`
+	}
+	var key string
+	return json.Unmarshal(quoted, &key) == nil && key == "errcode"
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the JSON string starting at b[i].
+func skipString(b []byte, i int) (int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return 0, false
+	}
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1, true
+		}
+	}
+	return 0, false
+}
+
+// skipValue returns the index after the JSON value starting at b[i]. Nested
+// values are skipped by bracket depth, outside strings; their contents are not
+// checked.
+func skipValue(b []byte, i int) (int, bool) {
+	if i >= len(b) {
+		return 0, false
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				end, ok := skipString(b, i)
+				if !ok {
+					return 0, false
+				}
+				i = end
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1, true
+				}
+			}
+			i++
+		}
+		return 0, false
+	}
+	start := i
+	for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\r' && b[i] != '\n' {
+		i++
+	}
+	return i, i > start
+}
 // errCodeFastPath reads the shape every WeChat error answer has,
 // {"errcode":40001,…}, without a decoder. decided is false for anything
 // else, which then goes the slow way.
