@@ -510,6 +510,7 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 	return i, i > start
 }
+
 // errCodeFastPath reads the shape every WeChat error answer has,
 // {"errcode":40001,…}, without a decoder. decided is false for anything
 // else, which then goes the slow way.
