@@ -18,6 +18,7 @@ import (
 	"github.com/wxtoken/wxtoken/emulator"
 	"github.com/wxtoken/wxtoken/engine"
 	"github.com/wxtoken/wxtoken/msgcrypt"
+	"github.com/wxtoken/wxtoken/sealed"
 	"github.com/wxtoken/wxtoken/sqlite"
 	"github.com/wxtoken/wxtoken/wechat"
 )
@@ -124,7 +125,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.store = inner
+	ring, err := sealed.KeyringFromKeys([]byte("0123456789abcdef0123456789abcdef"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.store = sealed.Wrap(inner, ring)
 	t.Cleanup(func() { inner.Close() })
 
 	wx, err := wechat.New(wechat.Config{BaseURL: wxSrv.URL, ComponentAppID: ecfg.ComponentAppID, ComponentSecret: ecfg.ComponentSecret, Logger: logger})
