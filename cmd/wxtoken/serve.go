@@ -23,23 +23,23 @@ import (
 // serveConfig is every setting of `wxtoken serve`, filled from flags,
 // environment and config file.
 type serveConfig struct {
-	listen, store                            string
-	componentAppID, componentSecret          string
-	token, aesKey, aesKeyPrevious            string
-	wechatBaseURL                            string
-	masterKey, masterKeyPrevious             string
-	apiKeys                                  string
-	apiKeyScopes                             []server.APIKey
-	eventMaxAge, refreshMargin               time.Duration
-	leaseTTL, shutdownTimeout                time.Duration
-	concurrency                              int
-	publicURL, authPCBase, authMobileBase    string
-	proxyPrefixes                            string
-	logFormat, logLevel                      string
-	timeScale                                float64
-	clockOrigin                              string
-	owner                                    string
-	allowPlaintextStore                      bool
+	listen, store                         string
+	componentAppID, componentSecret       string
+	token, aesKey, aesKeyPrevious         string
+	wechatBaseURL                         string
+	masterKey, masterKeyPrevious          string
+	apiKeys                               string
+	apiKeyScopes                          []server.APIKey
+	eventMaxAge, refreshMargin            time.Duration
+	leaseTTL, shutdownTimeout             time.Duration
+	concurrency                           int
+	publicURL, authPCBase, authMobileBase string
+	proxyPrefixes                         string
+	logFormat, logLevel                   string
+	timeScale                             float64
+	clockOrigin                           string
+	owner                                 string
+	allowPlaintextStore                   bool
 }
 
 func (c *serveConfig) register(fs *flagSet) {
@@ -301,7 +301,9 @@ func storeKind(u string) string {
 }
 
 // observerRelay forwards engine observations to an observer set later.
-type observerRelay struct{ target atomic.Pointer[engine.Observer] }
+type observerRelay struct {
+	target atomic.Pointer[engine.Observer]
+}
 
 func (r *observerRelay) set(o engine.Observer) { r.target.Store(&o) }
 
