@@ -122,6 +122,10 @@ func (p *tcpProxy) pipe(c net.Conn) {
 	go func() { io.Copy(s, c); s.Close() }()
 	io.Copy(c, s)
 	c.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, s)
+	p.mu.Unlock()
 }
 
 // down refuses new connections and cuts the open ones, as a crashed server.

@@ -46,6 +46,9 @@ func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.T
 
 // ReleaseLease gives the lease up if owner still holds it.
 func (s *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	if name == "" {
+		return invalidf("lease without a name")
+	}
 	_, err := s.pool.Exec(ctx, `DELETE FROM leases WHERE name = $1 AND owner = $2`, name, owner)
 	return wrapErr("release lease", err)
 }
