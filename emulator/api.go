@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -276,14 +278,37 @@ func (e *Emulator) callerAllowed(r *http.Request) (string, bool) {
 	return host, false
 }
 
-// queryToken returns the token of the query string under the names WeChat
-// accepts.
+// queryToken returns the first non-empty value of the query parameters
+// names, the way url.Values.Get would, without parsing the whole query.
 func (e *Emulator) queryToken(c *call, names ...string) string {
-	q := c.r.URL.Query()
 	for _, n := range names {
-		if v := q.Get(n); v != "" {
+		if v := queryParam(c.r.URL.RawQuery, n); v != "" {
 			return v
 		}
+	}
+	return ""
+}
+
+func queryParam(raw, name string) string {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if k != name {
+			if !strings.ContainsAny(k, "%+") {
+				continue
+			}
+			if uk, err := url.QueryUnescape(k); err != nil || uk != name {
+				continue
+			}
+		}
+		if !strings.ContainsAny(v, "%+") {
+			return v
+		}
+		if uv, err := url.QueryUnescape(v); err == nil {
+			return uv
+		}
+		return ""
 	}
 	return ""
 }
@@ -385,8 +410,17 @@ func writeJSON(w http.ResponseWriter, v any) {
 	writeJSONStatus(w, http.StatusOK, v)
 }
 
+// jsonAppender is an answer that writes its own JSON, for the hot path.
+type jsonAppender interface{ appendJSON([]byte) []byte }
+
 func writeJSONStatus(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	var b []byte
+	var err error
+	if a, ok := v.(jsonAppender); ok {
+		b = a.appendJSON(make([]byte, 0, 512))
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil {
 		status = http.StatusInternalServerError
 		b = []byte(`{"errcode":-1,"errmsg":"system error"}`)

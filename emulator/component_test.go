@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -219,5 +220,31 @@ func TestUnknownPath(t *testing.T) {
 	f.wantErr(f.api("/cgi-bin/component/api_nonexistent", nil, map[string]any{}), 40066)
 	if w := f.do(http.MethodGet, "/nothing", ""); w.Code != http.StatusNotFound {
 		t.Fatalf("unknown page: HTTP %d", w.Code)
+	}
+}
+
+func TestQueryParam(t *testing.T) {
+	for _, tt := range []struct{ raw, name, want string }{
+		{"a=1&component_access_token=xyz", "component_access_token", "xyz"},
+		{"component_access_token=&access_token=q", "component_access_token", ""},
+		{"access_token=a%2Bb", "access_token", "a+b"},
+		{"access%5Ftoken=v", "access_token", "v"},
+		{"access_token=%zz", "access_token", ""},
+		{"x=1", "access_token", ""},
+		{"", "access_token", ""},
+	} {
+		if got := queryParam(tt.raw, tt.name); got != tt.want {
+			t.Errorf("queryParam(%q, %q) = %q, want %q", tt.raw, tt.name, got, tt.want)
+		}
+	}
+}
+
+// The hand-written JSON of the hot path says what encoding/json would.
+func TestAuthorizerTokenAnswerJSON(t *testing.T) {
+	c := newCodec(1, 2)
+	a := authorizerTokenAnswer{c.mint(kindAuthorizerToken, 9, 9), 7200, c.mint(kindRefreshToken, 9, 0)}
+	want, _ := json.Marshal(a)
+	if got := a.appendJSON(nil); string(got) != string(want) {
+		t.Fatalf("%s\nwant %s", got, want)
 	}
 }
