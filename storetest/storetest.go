@@ -78,7 +78,7 @@ var base = time.Date(2031, time.March, 4, 5, 6, 7, 123_000_000, time.UTC)
 var shanghai = time.FixedZone("CST", 8*3600)
 
 // componentID returns a component AppID unique to this run.
-func componentID(t *testing.T) string {
+func componentID(t testing.TB) string {
 	t.Helper()
 	var b [8]byte
 	if _, err := rand.Read(b[:]); err != nil {
