@@ -10,7 +10,11 @@
 //     milliseconds.
 //   - A nil and an empty FuncInfo or category list are interchangeable; a nil
 //     MiniProgram stays nil and a present one stays present.
-//   - PutAuthorizer leaves the caller's Version untouched when it fails.
+//   - PutAuthorizer leaves the caller's Version untouched when it fails, and
+//     an update (Version > 0) of a record that does not exist is EConflict.
+//   - PutTicket with the same CreatedAt as the stored ticket stores it (a
+//     re-push); only a strictly later stored CreatedAt wins.
+//   - Limit 0 means 100 in ListAuthorizers and ListEvents.
 //   - DueAuthorizers puts authorizers without a token before all others, and
 //     "before" is strict: a token expiring exactly at that time is not due.
 //   - A write made after Watch returns is delivered to every watcher within a
