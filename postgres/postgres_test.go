@@ -278,3 +278,11 @@ func TestTimesRoundTripExactly(t *testing.T) {
 		t.Errorf("an expiry in 2300: %v, want code invalid", err)
 	}
 }
+
+// TestDueAuthorizersBelowAMillisecond: storetest writes whole milliseconds;
+// real clocks do not, and "before" stays strict at any precision.
+func TestDueAuthorizersBelowAMillisecond(t *testing.T) {
+	dbURL := testURL(t)
+	s := openStore(t, dbURL, newSchema(t, dbURL))
+	checkDueBelowAMillisecond(t, s)
+}

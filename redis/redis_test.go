@@ -356,3 +356,11 @@ func TestCheckDurability(t *testing.T) {
 		}
 	})
 }
+
+// TestDueAuthorizersBelowAMillisecond: the index scores are milliseconds, and
+// "before" stays strict below one.
+func TestDueAuthorizersBelowAMillisecond(t *testing.T) {
+	serverURL := testURL(t)
+	s := openStore(t, serverURL, newPrefix(t, serverURL))
+	checkDueBelowAMillisecond(t, s)
+}
