@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -220,6 +221,29 @@ func parseWhitelist(list []string) ([]netip.Prefix, error) {
 		}
 		a = a.Unmap()
 		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// ParseQuotas reads daily caps written "endpoint=N,endpoint=N" (the
+// --quota flag). "" or "none" means no caps at all.
+func ParseQuotas(s string) (map[string]int, error) {
+	out := map[string]int{}
+	if strings.TrimSpace(s) == "none" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, value, ok := strings.Cut(part, "=")
+		name = strings.TrimSpace(name)
+		n, err := strconv.Atoi(strings.TrimSpace(value))
+		if !ok || name == "" || err != nil || n < 0 {
+			return nil, fmt.Errorf("%q: want endpoint=N with N ≥ 0", part)
+		}
+		out[name] = n
 	}
 	return out, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -177,6 +178,27 @@ func TestConfig(t *testing.T) {
 	} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+func TestParseQuotas(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want map[string]int
+		ok   bool
+	}{
+		{"", map[string]int{}, true},
+		{"none", map[string]int{}, true},
+		{"api_component_token=10000, menu/get=5", map[string]int{"api_component_token": 10000, "menu/get": 5}, true},
+		{"api_component_token", nil, false},
+		{"=5", nil, false},
+		{"x=-1", nil, false},
+		{"x=many", nil, false},
+	} {
+		got, err := ParseQuotas(tt.in)
+		if (err == nil) != tt.ok || tt.ok && !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("ParseQuotas(%q) = %v, %v", tt.in, got, err)
 		}
 	}
 }
