@@ -22,6 +22,19 @@ const (
 	errcodeInvalidAppID        = 40013
 )
 
+// RotationOverlap is how long WeChat keeps honouring an access token after it
+// minted its successor (WeChat staff: 5 minutes). A lease must be shorter, so
+// that a replica taking over from a crashed one refreshes in time.
+const RotationOverlap = 5 * time.Minute
+
+// wechatAnswered reports whether err is WeChat's own refusal (an errcode other
+// than -1, "system busy"), after which nothing was minted; a transport
+// failure or a timeout leaves that unknown.
+func wechatAnswered(err error) bool {
+	code := wxtoken.WeChatErrCode(err)
+	return code != 0 && code != -1
+}
+
 // refreshTimeout bounds one refresh, independent of the caller that started
 // it: a refresh shared by many readers must not die with the first reader.
 const refreshTimeout = 30 * time.Second
@@ -132,6 +145,11 @@ func (e *Engine) refreshScheduled(ctx context.Context, appID string) {
 // With rejected == "" it refreshes only a token that is due; otherwise only
 // if the stored token is still the rejected one.
 func (e *Engine) refresh(ctx context.Context, appID, rejected string) (wxtoken.Token, error) {
+	ent := e.entryFor(appID)
+	if err := acquireLocal(ctx, ent.refreshing); err != nil {
+		return wxtoken.Token{}, err
+	}
+	defer func() { <-ent.refreshing }()
 	release, err := e.lease(ctx, wxtoken.AuthorizerLease(e.appID, appID), func() bool {
 		t, ok := e.CachedAuthorizerToken(appID)
 		return ok && t.Value != rejected && (rejected != "" || e.clock.Now().Before(t.ExpiresAt.Add(-e.margin)))
@@ -178,10 +196,38 @@ func (e *Engine) refresh(ctx context.Context, appID, rejected string) (wxtoken.T
 // the authorizer list.
 func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover bool) (wxtoken.Token, error) {
 	start := e.clock.Now()
+	// Once WeChat mints a new token, the current one lives RotationOverlap
+	// more. Record that before asking: if this process dies before it stores
+	// the answer, the store already says when the current token stops being
+	// safe to hand out, and the next replica refreshes it in time.
+	previous := a.AccessToken
+	shortened := previous.Value != "" && previous.ExpiresAt.After(start.Add(RotationOverlap))
+	if shortened {
+		if _, err := e.update(ctx, a.AppID, false, func(cur *wxtoken.Authorizer) error {
+			if cur.AccessToken.Value != previous.Value {
+				return errNoChange
+			}
+			cur.AccessToken.ExpiresAt = start.Add(RotationOverlap)
+			return nil
+		}); err != nil {
+			return wxtoken.Token{}, err
+		}
+	}
 	res, err := withComponentTokenT(e, ctx, func(componentToken string) (wechat.AuthorizerToken, error) {
 		return e.wx.AuthorizerToken(ctx, componentToken, a.AppID, a.RefreshToken)
 	})
 	e.observe(KindAuthorizerToken, err, start)
+	if err != nil && shortened && wechatAnswered(err) {
+		// WeChat refused, so it minted nothing: the current token keeps its
+		// full lifetime.
+		_, _ = e.update(ctx, a.AppID, false, func(cur *wxtoken.Authorizer) error {
+			if cur.AccessToken.Value != previous.Value || !cur.AccessToken.ExpiresAt.Equal(start.Add(RotationOverlap)) {
+				return errNoChange
+			}
+			cur.AccessToken.ExpiresAt = previous.ExpiresAt
+			return nil
+		})
+	}
 	if err != nil {
 		switch wxtoken.WeChatErrCode(err) {
 		case errcodeRefreshTokenInvalid:
@@ -430,14 +476,23 @@ func (e *Engine) lease(ctx context.Context, name string, done func() bool, appID
 	}
 }
 
-func (e *Engine) entryChanged(appID string) <-chan struct{} {
+// entryFor returns appID's cache entry, creating an empty one if needed.
+func (e *Engine) entryFor(appID string) *entry {
+	if ent := e.lookup(appID); ent != nil {
+		return ent
+	}
 	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
 	ent := e.cache[appID]
 	if ent == nil {
-		ent = &entry{changed: make(chan struct{})}
+		ent = newEntry()
 		e.cache[appID] = ent
 	}
-	e.cacheMu.Unlock()
+	return ent
+}
+
+func (e *Engine) entryChanged(appID string) <-chan struct{} {
+	ent := e.entryFor(appID)
 	ent.mu.Lock()
 	defer ent.mu.Unlock()
 	return ent.changed

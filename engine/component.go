@@ -81,6 +81,10 @@ func (e *Engine) componentDue(t *wxtoken.ComponentToken) time.Time {
 }
 
 func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken.Token, error) {
+	if err := acquireLocal(ctx, e.compRefreshing); err != nil {
+		return wxtoken.Token{}, err
+	}
+	defer func() { <-e.compRefreshing }()
 	release, err := e.lease(ctx, wxtoken.ComponentTokenLease(e.appID), func() bool {
 		t := e.component.Load()
 		return t != nil && t.Valid(e.clock.Now()) && t.Value != rejected &&
@@ -117,8 +121,25 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 	}
 
 	start := e.clock.Now()
+	// As for authorizer tokens: record before asking that the current token
+	// is only safe for RotationOverlap once its successor is minted.
+	var previous *wxtoken.ComponentToken
+	if cur := e.component.Load(); cur != nil && cur.Value != "" && cur.ExpiresAt.After(start.Add(RotationOverlap)) {
+		previous = cur
+		short := *cur
+		short.ExpiresAt = start.Add(RotationOverlap)
+		if err := e.putComponentToken(ctx, short); err != nil {
+			return wxtoken.Token{}, err
+		}
+		e.component.Store(&short)
+	}
 	res, err := e.wx.ComponentToken(ctx, ticket.Value)
 	e.observe(KindComponentToken, err, start)
+	if err != nil && previous != nil && wechatAnswered(err) {
+		if perr := e.putComponentToken(ctx, *previous); perr == nil {
+			e.component.Store(previous)
+		}
+	}
 	if err != nil {
 		problem := e.classifyComponentError(err, ticket)
 		e.compState.set(problem, start)

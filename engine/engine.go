@@ -83,6 +83,8 @@ type Engine struct {
 	compKick   chan struct{} // wakes the component loop (new ticket, invalidation)
 	compFlight singleflight.Group
 	compState  componentStatus
+	// compRefreshing serialises this process's component token refreshes.
+	compRefreshing chan struct{}
 
 	// Authorizers, served from memory.
 	cacheMu sync.RWMutex
@@ -104,6 +106,14 @@ type entry struct {
 	snap    atomic.Pointer[snapshot]
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every update
+	// refreshing serialises this process's refreshes of the account: the
+	// store lease excludes other replicas, but this replica's owner name
+	// would let its own scheduled refresh and an invalidation both in.
+	refreshing chan struct{}
+}
+
+func newEntry() *entry {
+	return &entry{changed: make(chan struct{}), refreshing: make(chan struct{}, 1)}
 }
 
 // snapshot is what the hot path needs of an authorizer.
@@ -143,16 +153,17 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Owner = defaultOwner()
 	}
 	e := &Engine{
-		cfg:      cfg,
-		store:    cfg.Store,
-		wx:       cfg.WeChat,
-		clock:    cfg.Clock,
-		log:      cfg.Logger.With("component_appid", cfg.ComponentAppID),
-		appID:    cfg.ComponentAppID,
-		owner:    cfg.Owner,
-		margin:   cfg.RefreshMargin,
-		compKick: make(chan struct{}, 1),
-		cache:    make(map[string]*entry),
+		cfg:            cfg,
+		store:          cfg.Store,
+		wx:             cfg.WeChat,
+		clock:          cfg.Clock,
+		log:            cfg.Logger.With("component_appid", cfg.ComponentAppID),
+		appID:          cfg.ComponentAppID,
+		owner:          cfg.Owner,
+		margin:         cfg.RefreshMargin,
+		compKick:       make(chan struct{}, 1),
+		compRefreshing: make(chan struct{}, 1),
+		cache:          make(map[string]*entry),
 	}
 	e.sched = newScheduler(cfg.Clock)
 	return e, nil
@@ -285,7 +296,7 @@ func (e *Engine) remember(a *wxtoken.Authorizer) {
 	e.cacheMu.Lock()
 	ent := e.cache[a.AppID]
 	if ent == nil {
-		ent = &entry{changed: make(chan struct{})}
+		ent = newEntry()
 		e.cache[a.AppID] = ent
 	}
 	e.cacheMu.Unlock()
@@ -351,5 +362,15 @@ func (e *Engine) appendEvent(ctx context.Context, appID, kind, detail string) {
 	ev := &wxtoken.Event{ComponentAppID: e.appID, AuthorizerAppID: appID, Kind: kind, Detail: detail, At: e.clock.Now()}
 	if err := e.store.AppendEvent(ctx, ev); err != nil {
 		e.log.Warn("append audit event", "kind", kind, "authorizer_appid", appID, "err", err)
+	}
+}
+
+// acquireLocal takes a one-slot semaphore, or gives up when ctx is done.
+func acquireLocal(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return wxtoken.Errorf(wxtoken.EUnavailable, "gave up waiting for a refresh in progress: %v", ctx.Err())
 	}
 }
