@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -34,8 +35,10 @@ type tokenSource struct {
 	c     *Client
 	appID string
 
+	// cur is read without a lock: the hot path of every call through the
+	// client. Writers hold mu.
+	cur atomic.Pointer[wxtoken.Token]
 	mu  sync.Mutex
-	tok wxtoken.Token
 	// lastRejected is the last token reported as rejected, so that a fetch
 	// that raced with the report cannot put it back in the cache, and further
 	// reports of it are answered from the cache.
@@ -44,10 +47,17 @@ type tokenSource struct {
 	flight singleflight.Group
 }
 
-func (s *tokenSource) cached() (wxtoken.Token, string) {
+func (s *tokenSource) cached() wxtoken.Token {
+	if t := s.cur.Load(); t != nil {
+		return *t
+	}
+	return wxtoken.Token{}
+}
+
+func (s *tokenSource) lastRejectedToken() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tok, s.lastRejected
+	return s.lastRejected
 }
 
 func (s *tokenSource) fresh(t wxtoken.Token, now time.Time) bool {
@@ -60,7 +70,7 @@ func (s *tokenSource) Token(ctx context.Context) (wxtoken.Token, error) {
 	if err := checkAppID(s.appID); err != nil {
 		return wxtoken.Token{}, err
 	}
-	tok, _ := s.cached()
+	tok := s.cached()
 	if s.fresh(tok, s.c.clock.Now()) {
 		return tok, nil
 	}
@@ -95,13 +105,14 @@ func (s *tokenSource) Token(ctx context.Context) (wxtoken.Token, error) {
 func (s *tokenSource) keep(t wxtoken.Token) wxtoken.Token {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if t.Value == s.lastRejected && s.tok.Value != "" {
-		return s.tok
+	cur := s.cached()
+	if t.Value == s.lastRejected && cur.Value != "" {
+		return cur
 	}
-	if s.tok.Value != "" && t.ExpiresAt.Before(s.tok.ExpiresAt) {
-		return s.tok
+	if cur.Value != "" && t.ExpiresAt.Before(cur.ExpiresAt) {
+		return cur
 	}
-	s.tok = t
+	s.cur.Store(&t)
 	return t
 }
 
@@ -109,7 +120,7 @@ func (s *tokenSource) keep(t wxtoken.Token) wxtoken.Token {
 // reporting it at the same time share the request, and callers reporting it
 // after the answer arrived get the cached replacement.
 func (s *tokenSource) invalidate(ctx context.Context, rejected string) (wxtoken.Token, error) {
-	tok, last := s.cached()
+	tok, last := s.cached(), s.lastRejectedToken()
 	if last == rejected && tok.Value != rejected && s.fresh(tok, s.c.clock.Now()) {
 		return tok, nil
 	}
@@ -122,7 +133,7 @@ func (s *tokenSource) invalidate(ctx context.Context, rejected string) (wxtoken.
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		s.tok = t
+		s.cur.Store(&t)
 		if t.Value != rejected {
 			s.lastRejected = rejected
 		}

@@ -191,3 +191,27 @@ func TestTokenSourcesAreSharedPerAppID(t *testing.T) {
 		t.Error("two appids share a token")
 	}
 }
+
+// BenchmarkTokenSourceCached is the hot path of every WeChat call through the
+// client: a cached token, read by many goroutines at once.
+func BenchmarkTokenSourceCached(b *testing.B) {
+	api := newFakeAPI(wxtoken.SystemClock{}, appA)
+	srv := api.start(b)
+	src := client.New(srv.URL, testKey).TokenSource(appA)
+	ctx := context.Background()
+	if _, err := src.Token(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := src.Token(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if n := api.tokenRequests.Load(); n != 1 {
+		b.Fatalf("%d fetches, want 1", n)
+	}
+}
