@@ -195,8 +195,11 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, ep *endpoint
 	c := &call{r: r, now: now, nowNano: now.UnixNano()}
 	res, err := e.handleAPI(c, ep)
 	if faulty && f.acts() {
-		// AfterHandling: WeChat did the work (a token was minted) but the
-		// answer is lost on the way.
+		// AfterHandling: WeChat did the work (a token was minted, a push
+		// is due) but the answer is lost on the way.
+		if c.after != nil {
+			defer c.after()
+		}
 		e.writeFault(w, ep.name, f)
 		return
 	}

@@ -43,6 +43,7 @@ func BenchmarkAuthorizerToken(b *testing.B) {
 	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			body := bodies[int(next.Add(1))%len(bodies)]
@@ -54,7 +55,7 @@ func BenchmarkAuthorizerToken(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	reportRate(b, cpu)
 }
 
 // BenchmarkAuthorizerTokenLoopback is what a scale test sees: a real HTTP
@@ -68,6 +69,7 @@ func BenchmarkAuthorizerTokenLoopback(b *testing.B) {
 	var next atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
+	cpu := processCPU()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			body := bodies[int(next.Add(1))%len(bodies)]
@@ -82,7 +84,7 @@ func BenchmarkAuthorizerTokenLoopback(b *testing.B) {
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	reportRate(b, cpu)
 }
 
 // BenchmarkStartup is New with a million accounts plus the first answer for
@@ -96,5 +98,15 @@ func BenchmarkStartup(b *testing.B) {
 		if a, err := e.Account(e.AppID(999_999)); err != nil || !a.Authorized {
 			b.Fatal("last account")
 		}
+	}
+}
+
+// reportRate reports calls per wall-clock second, and the process CPU time
+// per call (client and server together): 2 cores divided by it is the rate
+// on an otherwise idle machine.
+func reportRate(b *testing.B, cpuBefore time.Duration) {
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+	if used := processCPU() - cpuBefore; used > 0 {
+		b.ReportMetric(float64(used.Microseconds())/float64(b.N), "cpu-µs/op")
 	}
 }

@@ -64,25 +64,27 @@ func (o outcome) String() string {
 // callCounters keeps the success count of each endpoint in an atomic, since
 // that is the path a scale test hammers, and everything else under a lock.
 type callCounters struct {
-	ok    sync.Map // endpoint name → *atomic.Int64
+	ok    map[string]*atomic.Int64 // fixed at New: read without a lock
 	mu    sync.Mutex
 	other map[string]map[outcome]int64
 }
 
+func (c *callCounters) init(names []string) {
+	c.ok, c.other = map[string]*atomic.Int64{}, map[string]map[outcome]int64{}
+	for _, n := range names {
+		c.ok[n] = new(atomic.Int64)
+	}
+}
+
 func (c *callCounters) add(endpoint string, o outcome) {
 	if o == (outcome{}) {
-		v, ok := c.ok.Load(endpoint)
-		if !ok {
-			v, _ = c.ok.LoadOrStore(endpoint, new(atomic.Int64))
+		if n, ok := c.ok[endpoint]; ok {
+			n.Add(1)
+			return
 		}
-		v.(*atomic.Int64).Add(1)
-		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.other == nil {
-		c.other = map[string]map[outcome]int64{}
-	}
 	m := c.other[endpoint]
 	if m == nil {
 		m = map[outcome]int64{}
@@ -101,12 +103,11 @@ func (c *callCounters) snapshot() map[string]map[string]int64 {
 		}
 		return m
 	}
-	c.ok.Range(func(k, v any) bool {
-		if n := v.(*atomic.Int64).Load(); n > 0 {
-			get(k.(string))["0"] = n
+	for ep, n := range c.ok {
+		if v := n.Load(); v > 0 {
+			get(ep)["0"] = v
 		}
-		return true
-	})
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for ep, m := range c.other {

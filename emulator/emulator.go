@@ -124,6 +124,7 @@ func New(cfg Config) (*Emulator, error) {
 	e.quotas.used = map[quotaKey]int{}
 	e.quotas.clears = map[int64]int{}
 	e.routes = e.apiRoutes()
+	e.counters.init(append(e.Endpoints(), "page", "authorize"))
 	e.control = e.controlMux()
 	return e, nil
 }

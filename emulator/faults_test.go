@@ -125,10 +125,21 @@ func TestFaultDropAndDelay(t *testing.T) {
 	if len(f.rc.all()) != 0 {
 		t.Fatal("a dropped call pushed")
 	}
+	// The answer is lost but the call took effect: the push still comes.
+	f.e.SetFault("api_start_push_ticket", Fault{ErrCode: -1, AfterHandling: true, Count: 1})
+	resp, err := post()
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(answer), `"errcode":-1`) || len(f.rc.all()) != 1 {
+		t.Fatalf("after-handling fault: %s, %d pushes", answer, len(f.rc.all()))
+	}
 	const delay = 50 * time.Millisecond
 	f.e.SetFault("api_start_push_ticket", Fault{Delay: delay, Count: 1})
 	began := time.Now()
-	resp, err := post()
+	resp, err = post()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +148,7 @@ func TestFaultDropAndDelay(t *testing.T) {
 	if took := time.Since(began); took < delay || !strings.Contains(string(body), `"errcode":0`) {
 		t.Fatalf("delayed call: %s after %v", body, took)
 	}
-	if c := f.e.Counters().Calls["api_start_push_ticket"]; c["dropped"] != 1 || c["0"] != 1 {
+	if c := f.e.Counters().Calls["api_start_push_ticket"]; c["dropped"] != 1 || c["0"] != 1 || c["-1"] != 1 {
 		t.Fatalf("counters %v", c)
 	}
 }
