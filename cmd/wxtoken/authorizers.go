@@ -47,7 +47,7 @@ func runAuthorizersSync(ctx context.Context, env *environment, args []string) er
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, cfg.store, cfg.masterKey, cfg.masterKeyPrevious, cfg.componentAppID, logger)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}

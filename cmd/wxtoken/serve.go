@@ -16,6 +16,8 @@ import (
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/engine"
 	"github.com/wxtoken/wxtoken/msgcrypt"
+	"github.com/wxtoken/wxtoken/postgres"
+	"github.com/wxtoken/wxtoken/redis"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/wechat"
 )
@@ -39,7 +41,7 @@ type serveConfig struct {
 	timeScale                             float64
 	clockOrigin                           string
 	owner                                 string
-	allowPlaintextStore                   bool
+	postgresSchema, redisPrefix           string
 }
 
 func (c *serveConfig) register(fs *flagSet) {
@@ -67,6 +69,8 @@ func (c *serveConfig) register(fs *flagSet) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.Float64Var(&c.timeScale, "time-scale", 1, "testing: run the lifecycle clock this many times faster than real time (with --clock-origin, to share the emulator's virtual time)")
 	fs.StringVar(&c.clockOrigin, "clock-origin", "", "testing: RFC 3339 wall-clock instant from which the clock runs --time-scale times faster; give the emulator the same to share its virtual time (default: now)")
+	fs.StringVar(&c.postgresSchema, "postgres-schema", postgres.DefaultSchema, "PostgreSQL schema of the tables (created if missing)")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", redis.DefaultPrefix, "prefix of every Redis key and channel; each platform's keys also carry its component appid")
 	fs.StringVar(&c.owner, "owner", "", "name of this replica in leases (default host-pid-random)")
 }
 
@@ -79,7 +83,7 @@ func (c *serveConfig) validate() error {
 	); err != nil {
 		return err
 	}
-	if c.masterKey == "" && !c.allowPlaintextStore {
+	if c.masterKey == "" {
 		return usageErrorf("missing required setting --master-key (%s): secrets are sealed at rest with it; generate one with: head -c 32 /dev/urandom | base64", envName("master-key"))
 	}
 	switch c.logFormat {
@@ -131,7 +135,7 @@ func serve(ctx context.Context, cfg serveConfig, ln net.Listener, logger *slog.L
 		ln.Close()
 		return usageErrorf("--aes-key/--aes-key-previous: %v", err)
 	}
-	store, err := openStore(ctx, cfg.store, cfg.masterKey, cfg.masterKeyPrevious, cfg.componentAppID, logger)
+	store, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		ln.Close()
 		return err

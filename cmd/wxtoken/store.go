@@ -13,9 +13,10 @@ import (
 	"github.com/wxtoken/wxtoken/sqlite"
 )
 
-// openStore opens the store named by rawURL and seals its secrets with the
-// master key. Without a master key (demo only) values are kept as they are.
-func openStore(ctx context.Context, rawURL, masterKey, previousMasterKey, componentAppID string, logger *slog.Logger) (wxtoken.Store, error) {
+// openStore opens the store named by cfg.store and seals its secrets with the
+// master key.
+func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (wxtoken.Store, error) {
+	rawURL, masterKey, previousMasterKey, componentAppID := cfg.store, cfg.masterKey, cfg.masterKeyPrevious, cfg.componentAppID
 	var inner wxtoken.Store
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
@@ -25,13 +26,13 @@ func openStore(ctx context.Context, rawURL, masterKey, previousMasterKey, compon
 		}
 		inner = s
 	case strings.HasPrefix(rawURL, "postgres://"), strings.HasPrefix(rawURL, "postgresql://"):
-		s, err := postgres.Open(ctx, rawURL)
+		s, err := postgres.Open(ctx, rawURL, postgres.WithSchema(cfg.postgresSchema), postgres.WithLogger(logger))
 		if err != nil {
 			return nil, fmt.Errorf("open postgres store: %w", err)
 		}
 		inner = s
 	case strings.HasPrefix(rawURL, "redis://"), strings.HasPrefix(rawURL, "rediss://"):
-		s, err := redis.Open(ctx, rawURL)
+		s, err := redis.Open(ctx, rawURL, redis.WithPrefix(cfg.redisPrefix), redis.WithLogger(logger))
 		if err != nil {
 			return nil, fmt.Errorf("open redis store: %w", err)
 		}
@@ -43,9 +44,6 @@ func openStore(ctx context.Context, rawURL, masterKey, previousMasterKey, compon
 		inner = s
 	default:
 		return nil, usageErrorf("--store: unsupported URL %q: want sqlite://, postgres:// or redis://", storeKind(rawURL)+"://…")
-	}
-	if masterKey == "" {
-		return inner, nil
 	}
 	key, err := sealed.ParseMasterKey(masterKey)
 	if err != nil {
