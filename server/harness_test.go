@@ -56,6 +56,9 @@ type harness struct {
 	crypter *msgcrypt.Crypter
 	appID   string // the component appid
 	reg     *prometheus.Registry
+	// blockPushes makes the event URL unreachable for the emulator, as if
+	// WeChat's push were lost.
+	blockPushes atomic.Bool
 }
 
 type harnessOptions struct {
@@ -82,6 +85,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	// its push URL.
 	var handler atomic.Pointer[http.Handler]
 	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wechat/component/events" && h.blockPushes.Load() {
+			http.Error(w, "lost", http.StatusBadGateway)
+			return
+		}
 		(*handler.Load()).ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)

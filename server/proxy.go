@@ -126,19 +126,21 @@ type cappedReader struct {
 var errBodyTooLarge = errors.New("request body too large")
 
 func (c *cappedReader) Read(p []byte) (int, error) {
-	if c.left < 0 {
-		c.exceeded = true
+	if c.exceeded {
 		return 0, errBodyTooLarge
 	}
 	if int64(len(p)) > c.left+1 {
 		p = p[:c.left+1]
 	}
 	n, err := c.r.Read(p)
-	c.left -= int64(n)
-	if c.left < 0 {
+	if int64(n) > c.left {
+		// One byte more than allowed: hand on only what fits, then fail.
+		n = int(c.left)
+		c.left = 0
 		c.exceeded = true
 		return n, errBodyTooLarge
 	}
+	c.left -= int64(n)
 	return n, err
 }
 
