@@ -166,10 +166,8 @@ func (c *Client) logCall(ctx context.Context, endpoint string, status int, err e
 	attrs := []slog.Attr{
 		slog.String("endpoint", endpoint),
 		slog.Int("status", status),
+		slog.Int("errcode", wxtoken.WeChatErrCode(err)),
 		slog.Duration("duration", d),
-	}
-	if code := wxtoken.WeChatErrCode(err); code != 0 {
-		attrs = append(attrs, slog.Int("errcode", code))
 	}
 	if err != nil {
 		attrs = append(attrs, slog.String("outcome", wxtoken.ErrorCode(err)))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -579,4 +580,26 @@ func TestDefaultClientDoesNotFollowRedirects(t *testing.T) {
 	if !errors.Is(err, ErrHTTPStatus) || followed {
 		t.Errorf("err %v, followed %v: want ErrHTTPStatus and no request to the target", err, followed)
 	}
+}
+
+func TestCallIsLoggedWithoutValues(t *testing.T) {
+	srv := newWeChatServer(t, 200, `{"errcode":61005,"errmsg":"component ticket is expired rid: 1-2-3"}`)
+	var logs strings.Builder
+	c, err := New(Config{
+		BaseURL: srv.URL, ComponentAppID: testAppID, ComponentSecret: testSecret,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ComponentToken(t.Context(), testTicket); err == nil {
+		t.Fatal("no error")
+	}
+	line := logs.String()
+	for _, want := range []string{"level=DEBUG", "endpoint=api_component_token", "status=200", "errcode=61005", "duration=", "outcome=wechat_error"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("log %q lacks %q", line, want)
+		}
+	}
+	assertNoSecret(t, "log", line)
 }
