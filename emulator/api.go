@@ -383,7 +383,7 @@ func decodeBody(body []byte, v any) error {
 // rid makes the " rid: xxxxxxxx-xxxxxxxx-xxxxxxxx" suffix of WeChat's errmsg.
 func (e *Emulator) rid() string {
 	var raw [12]byte
-	now := uint32(time.Now().Unix())
+	now := uint32(e.clock.Now().Unix())
 	seq := e.ridSeq.Add(1)
 	x := uint32(mix64(uint64(seq) ^ e.codec.salt))
 	raw[0], raw[1], raw[2], raw[3] = byte(now>>24), byte(now>>16), byte(now>>8), byte(now)

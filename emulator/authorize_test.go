@@ -488,3 +488,34 @@ func toString(v any) string {
 	}
 	return ""
 }
+
+// A million seeded accounts: listed, paged to the end, refreshable, without
+// anything stored in advance.
+func TestMillionAccounts(t *testing.T) {
+	f := newFixture(t, Config{PreAuthorized: true, Authorizers: 1_000_000})
+	tok := f.componentToken()
+	if err := f.e.Revoke(context.Background(), f.e.AppID(999_950)); err != nil {
+		t.Fatal(err)
+	}
+	m := f.list(tok, 999_899-1, 500)
+	f.wantErr(m, 0)
+	list := m["list"].([]any)
+	if m["total_count"] != float64(999_999) || len(list) != 101 {
+		t.Fatalf("total %v, %d on the last page", m["total_count"], len(list))
+	}
+	last := list[len(list)-1].(map[string]any)
+	if last["authorizer_appid"] != f.e.AppID(999_999) {
+		t.Fatalf("last entry %v", last)
+	}
+	f.wantErr(f.refresh(tok, last["authorizer_appid"].(string), last["refresh_token"].(string)), 0)
+	if a, err := f.e.Account(f.e.AppID(999_999)); err != nil || a.Refreshes != 1 || a.Index != 999_999 {
+		t.Fatalf("account %+v, %v", a, err)
+	}
+	stored := 0
+	for i := range f.e.shards {
+		stored += len(f.e.shards[i].m)
+	}
+	if stored != 2 {
+		t.Fatalf("%d accounts stored; only the revoked and the refreshed one changed", stored)
+	}
+}

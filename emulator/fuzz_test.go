@@ -180,3 +180,27 @@ func FuzzParseValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSettings: the --quota and --ip-whitelist parsers reject bad text
+// cleanly.
+func FuzzSettings(f *testing.F) {
+	for _, s := range []string{"", "none", "api_component_token=10000", "a=1,b=2", "=5", "x=-1", "10.0.0.0/8,127.0.0.1", "::1", "1.2.3.4/33", "bogus"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if q, err := ParseQuotas(s); err == nil {
+			for name, n := range q {
+				if name == "" || n < 0 {
+					t.Fatalf("ParseQuotas(%q) accepted %q=%d", s, name, n)
+				}
+			}
+		}
+		if wl, err := parseWhitelist(strings.Split(s, ",")); err == nil {
+			for _, p := range wl {
+				if !p.IsValid() {
+					t.Fatalf("parseWhitelist(%q) returned %v", s, p)
+				}
+			}
+		}
+	})
+}
