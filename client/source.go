@@ -43,9 +43,19 @@ type tokenSource struct {
 	// that raced with the report cannot put it back in the cache, and further
 	// reports of it are answered from the cache.
 	lastRejected string
+	// pauseUntil (unix nanoseconds on the client's clock) stops refetching
+	// for a moment after a fetch that failed for a passing reason, or that
+	// brought no fresher token (the server refreshes later than the client's
+	// early expiry would like), while the cached token is still valid.
+	// Without it, every call would make a request in such a window.
+	pauseUntil atomic.Int64
 
 	flight singleflight.Group
 }
+
+// refetchPause is how long a still-valid token is served without asking the
+// server again after a fetch that could not do better.
+const refetchPause = 5 * time.Second
 
 func (s *tokenSource) cached() wxtoken.Token {
 	if t := s.cur.Load(); t != nil {
@@ -70,18 +80,29 @@ func (s *tokenSource) Token(ctx context.Context) (wxtoken.Token, error) {
 	if err := checkAppID(s.appID); err != nil {
 		return wxtoken.Token{}, err
 	}
+	now := s.c.clock.Now()
 	tok := s.cached()
-	if s.fresh(tok, s.c.clock.Now()) {
+	if s.fresh(tok, now) || (tok.Valid(now) && now.UnixNano() < s.pauseUntil.Load()) {
 		return tok, nil
 	}
 	ch := s.flight.DoChan("fetch", func() (any, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
 		t, err := s.c.AuthorizerToken(fctx, s.appID)
+		now := s.c.clock.Now()
 		if err != nil {
+			if temporary(err) {
+				s.pauseUntil.Store(now.Add(refetchPause).UnixNano())
+			}
 			return nil, err
 		}
-		return s.keep(t), nil
+		t = s.keep(t)
+		if s.fresh(t, now) {
+			s.pauseUntil.Store(0)
+		} else {
+			s.pauseUntil.Store(now.Add(refetchPause).UnixNano())
+		}
+		return t, nil
 	})
 	select {
 	case <-ctx.Done():
@@ -134,6 +155,7 @@ func (s *tokenSource) invalidate(ctx context.Context, rejected string) (wxtoken.
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		s.cur.Store(&t)
+		s.pauseUntil.Store(0)
 		if t.Value != rejected {
 			s.lastRejected = rejected
 		}

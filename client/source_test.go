@@ -215,3 +215,45 @@ func BenchmarkTokenSourceCached(b *testing.B) {
 		b.Fatalf("%d fetches, want 1", n)
 	}
 }
+
+func TestTokenSourcePausesRefetchingWhileTheTokenIsValid(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(api *fakeAPI)
+	}{
+		// The client wants tokens 15 minutes before expiry; the server
+		// refreshes only 10 minutes before: in between, every fetch brings
+		// the same token back.
+		{"server refreshes later", func(api *fakeAPI) {}},
+		{"server unavailable", func(api *fakeAPI) {
+			api.setFailure(appA, fakeFailure{http.StatusServiceUnavailable, "unavailable", "store down", 0})
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := wxtoken.NewManualClock(epoch)
+			api := newFakeAPI(clock, appA)
+			srv := api.start(t)
+			src := client.New(srv.URL, testKey, client.WithClock(clock), client.WithEarlyExpiry(15*time.Minute)).TokenSource(appA)
+			ctx := context.Background()
+			first, err := src.Token(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock.Set(first.ExpiresAt.Add(-14 * time.Minute))
+			tc.setup(api)
+
+			for i := range 3 {
+				for range 50 {
+					if got, err := src.Token(ctx); err != nil || got != first {
+						t.Fatalf("round %d: %v, %v; want the valid cached token", i, got.Value, err)
+					}
+				}
+				if n := api.tokenRequests.Load(); n != int64(2+i) {
+					t.Fatalf("round %d: %d fetches, want %d: one per pause", i, n, 2+i)
+				}
+				clock.Advance(5 * time.Second)
+			}
+		})
+	}
+}
