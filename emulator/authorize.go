@@ -54,7 +54,7 @@ func (e *Emulator) Authorize(ctx context.Context, preAuthCode, appID, redirectUR
 	infoType := "authorized"
 	var generation uint32
 	_ = e.update(index, func(a *authz) error {
-		if a.authorized && !slices.Equal(grantedSets(e.account(index).DefaultFuncInfo, a.funcInfo), funcInfo) {
+		if a.authorized && !sameSets(grantedSets(e.account(index).DefaultFuncInfo, a.funcInfo), funcInfo) {
 			infoType = "updateauthorized"
 		}
 		keep := a.authorized && a.refresh.has && e.cfg.ReauthorizeKeepsRefreshToken
@@ -83,6 +83,14 @@ func (e *Emulator) Authorize(ctx context.Context, preAuthCode, appID, redirectUR
 	target.RawQuery = q.Encode()
 	redirect := target.String()
 	return redirect, e.pushAuthorization(ctx, infoType, appID, code, preAuthCode, now)
+}
+
+// sameSets reports whether two lists of permission sets grant the same.
+func sameSets(a, b []int) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
 // pushAuthorization pushes an authorized or updateauthorized event.
@@ -164,7 +172,7 @@ func (e *Emulator) UpdateAuthorization(ctx context.Context, appID string, funcIn
 		if !a.authorized {
 			return ErrNotAuthorized
 		}
-		changed = !slices.Equal(grantedSets(e.account(index).DefaultFuncInfo, a.funcInfo), funcInfo)
+		changed = !sameSets(grantedSets(e.account(index).DefaultFuncInfo, a.funcInfo), funcInfo)
 		a.funcInfo = funcInfo
 		generation = a.generation
 		return nil

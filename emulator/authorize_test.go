@@ -519,3 +519,19 @@ func TestMillionAccounts(t *testing.T) {
 		t.Fatalf("%d accounts stored; only the revoked and the refreshed one changed", stored)
 	}
 }
+
+func TestSameSets(t *testing.T) {
+	for _, tt := range []struct {
+		a, b []int
+		want bool
+	}{
+		{[]int{1, 2}, []int{2, 1}, true},
+		{[]int{1, 2, 2}, []int{1, 2}, true},
+		{[]int{1}, []int{1, 2}, false},
+		{nil, []int{}, true},
+	} {
+		if got := sameSets(tt.a, tt.b); got != tt.want {
+			t.Errorf("sameSets(%v, %v) = %v", tt.a, tt.b, got)
+		}
+	}
+}

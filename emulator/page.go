@@ -171,7 +171,7 @@ func (e *Emulator) pageAuthorize(w http.ResponseWriter, r *http.Request, pc bool
 		funcInfo = []int{}
 		for _, s := range picked {
 			id, err := strconv.Atoi(s)
-			if err != nil || (p.categories != nil && !contains(p.categories, id)) {
+			if err != nil || id <= 0 || id > 1000 || (p.categories != nil && !contains(p.categories, id)) {
 				e.errorPage(w, http.StatusBadRequest, "权限集参数错误 (a permission set the platform did not ask for)")
 				return
 			}
