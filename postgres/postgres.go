@@ -54,6 +54,7 @@ type options struct {
 
 // WithSchema keeps the tables in the named schema (created if missing), so
 // that several platforms' deployments or tests can share a database.
+// It sets the sessions' search_path, overriding one given in the URL.
 func WithSchema(name string) Option { return func(o *options) { o.schema = name } }
 
 // WithLogger sets where connection trouble of Watch is reported.
