@@ -72,7 +72,7 @@ tail -n 1 "$work/stack.err"
 echo
 echo "== wxtoken: bench/http -c $connections -d $duration -warmup $warmup -authorizers $authorizers"
 "$work/loadgen" -url "$WXTOKEN_URL" -key "$WXTOKEN_BENCH_KEY" -appids "$work/appids" \
-	-c "$connections" -d "$duration" -warmup "$warmup" -authorizers "$authorizers"
+	-c "$connections" -d "$duration" -warmup "$warmup" -authorizers "$authorizers" -server-pid "$stack_pid"
 
 if [[ $use_wrk != 0 ]] && command -v wrk >/dev/null; then
 	echo
@@ -83,7 +83,19 @@ if [[ $use_wrk != 0 ]] && command -v wrk >/dev/null; then
 fi
 stop_stack
 
+# cpu_ticks PID: user+system CPU of PID in clock ticks (USER_HZ), or nothing.
+cpu_ticks() {
+	[[ -r /proc/$1/stat ]] && sed 's/.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'
+}
+
 echo
 echo "== Redis GET (reference): redis-benchmark -t get -c $connections -n $redis_requests -q"
+redis_pid=$(redis-cli -h "$redis_host" -p "$redis_port" info server 2>/dev/null | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
+before=$(cpu_ticks "$redis_pid" || true)
 redis-benchmark -h "$redis_host" -p "$redis_port" -t get -c "$connections" -n "$redis_requests" -q 2>&1 |
 	tr '\r' '\n' | grep 'requests per second'
+after=$(cpu_ticks "$redis_pid" || true)
+if [[ -n $before && -n $after ]]; then
+	awk -v b="$before" -v a="$after" -v n="$redis_requests" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "  cpu      redis-server %.1f µs/request\n", (a - b) / hz * 1e6 / n }'
+fi

@@ -59,6 +59,7 @@ type config struct {
 	path        string
 	check       string
 	jsonOut     bool
+	serverPID   int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -75,6 +76,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&c.path, "path", "/v1/authorizers/{appid}/token", "request path; {appid} is replaced")
 	fs.StringVar(&c.check, "check", `"authorizer_access_token":"`, "a 2xx answer must contain this, or it counts as bad (\"\" disables)")
 	fs.BoolVar(&c.jsonOut, "json", false, "print the result as JSON")
+	fs.IntVar(&c.serverPID, "server-pid", 0, "also report the CPU time this process (the server) spends per request, from /proc")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -105,7 +107,11 @@ type result struct {
 	P999ms float64 `json:"p99_9_ms"`
 	MaxMs  float64 `json:"max_ms"`
 	Conns  int64   `json:"connections_opened"`
-	hist   *histogram
+	// CPU time per measured request, in microseconds: the server's (with
+	// -server-pid) and the load generator's own.
+	ServerCPUus float64 `json:"server_cpu_us_per_request,omitempty"`
+	ClientCPUus float64 `json:"loadgen_cpu_us_per_request"`
+	hist        *histogram
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -212,10 +218,12 @@ func load(ctx context.Context, cfg config, base *url.URL, appIDs []string) (*res
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run(ctx) }()
 	}
+	cpu := measureCPU(ctx, cfg.serverPID, measureFrom, end)
 	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
 	}
+	usage := <-cpu
 
 	res := &result{
 		Target:      "GET " + cfg.url + cfg.path,
@@ -238,7 +246,53 @@ func load(ctx context.Context, cfg config, base *url.URL, appIDs []string) (*res
 	res.P99ms = ms(res.hist.quantile(0.99))
 	res.P999ms = ms(res.hist.quantile(0.999))
 	res.MaxMs = ms(res.hist.max)
+	if res.Requests > 0 {
+		perRequest := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(res.Requests) }
+		res.ClientCPUus = perRequest(usage.client)
+		if cfg.serverPID != 0 {
+			if usage.serverErr != nil {
+				return nil, fmt.Errorf("-server-pid: %w", usage.serverErr)
+			}
+			res.ServerCPUus = perRequest(usage.server)
+		}
+	}
 	return res, nil
+}
+
+type cpuUsage struct {
+	client, server time.Duration
+	serverErr      error
+}
+
+// measureCPU samples the CPU time of this process and of the server at the
+// start and the end of the measured window.
+func measureCPU(ctx context.Context, serverPID int, from, to time.Time) <-chan cpuUsage {
+	out := make(chan cpuUsage, 1)
+	go func() {
+		var u cpuUsage
+		sample := func() (time.Duration, time.Duration) {
+			var server time.Duration
+			if serverPID != 0 && u.serverErr == nil {
+				server, u.serverErr = processCPU(serverPID)
+			}
+			return selfCPU(), server
+		}
+		wait := func(t time.Time) {
+			timer := time.NewTimer(time.Until(t))
+			defer timer.Stop()
+			select {
+			case <-ctx.Done():
+			case <-timer.C:
+			}
+		}
+		wait(from)
+		c0, s0 := sample()
+		wait(to)
+		c1, s1 := sample()
+		u.client, u.server = c1-c0, s1-s0
+		out <- u
+	}()
+	return out
 }
 
 func printResult(w io.Writer, r *result) {
@@ -248,6 +302,11 @@ func printResult(w io.Writer, r *result) {
 	fmt.Fprintf(w, "  rate     %.0f requests/s\n", r.RPS)
 	fmt.Fprintf(w, "  latency  p50 %.3f ms   p90 %.3f ms   p99 %.3f ms   p99.9 %.3f ms   max %.3f ms\n",
 		r.P50ms, r.P90ms, r.P99ms, r.P999ms, r.MaxMs)
+	if r.ServerCPUus > 0 {
+		fmt.Fprintf(w, "  cpu      server %.1f µs/request   load generator %.1f µs/request\n", r.ServerCPUus, r.ClientCPUus)
+	} else {
+		fmt.Fprintf(w, "  cpu      load generator %.1f µs/request\n", r.ClientCPUus)
+	}
 }
 
 // worker owns one connection and sends requests on it back to back.

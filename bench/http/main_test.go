@@ -189,7 +189,7 @@ func TestLoadAgainstTokenAPI(t *testing.T) {
 	os.WriteFile(file, []byte("# appids\n"+strings.Join(ids, "\n")+"\n"), 0o600)
 
 	var out bytes.Buffer
-	args := []string{"-url", srv.URL, "-key", "bench-key-0123456789", "-c", "4", "-d", "300ms", "-warmup", "50ms", "-appids", file, "-json"}
+	args := []string{"-url", srv.URL, "-key", "bench-key-0123456789", "-c", "4", "-d", "300ms", "-warmup", "50ms", "-appids", file, "-json", "-server-pid", fmt.Sprint(os.Getpid())}
 	if err := run(context.Background(), args, &out, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -215,6 +215,10 @@ func TestLoadAgainstTokenAPI(t *testing.T) {
 	}
 	if !(res.P50ms > 0 && res.P50ms <= res.P90ms && res.P90ms <= res.P99ms && res.P99ms <= res.MaxMs) {
 		t.Errorf("latencies out of order: %+v", res)
+	}
+	// The server runs in this process: its CPU time includes the generator's.
+	if res.ClientCPUus <= 0 || res.ServerCPUus < res.ClientCPUus {
+		t.Errorf("cpu per request: server %v µs, load generator %v µs", res.ServerCPUus, res.ClientCPUus)
 	}
 	if math.Abs(res.RPS-float64(res.Requests)/0.3) > 1 {
 		t.Errorf("rate %v for %d requests in 0.3 s", res.RPS, res.Requests)
@@ -250,5 +254,20 @@ func TestBadFlags(t *testing.T) {
 		if err := run(context.Background(), args, &out, &out); err == nil {
 			t.Errorf("run(%v) succeeded", args)
 		}
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	// Burn some CPU so the clock-tick counters move.
+	deadline := time.Now().Add(50 * time.Millisecond)
+	for x := 0; time.Now().Before(deadline); x++ {
+		_ = x * x
+	}
+	d, err := processCPU(os.Getpid())
+	if err != nil || d <= 0 || d > selfCPU()+time.Second {
+		t.Errorf("processCPU(self) = %v, %v; getrusage says %v", d, err, selfCPU())
+	}
+	if _, err := processCPU(1 << 30); err == nil {
+		t.Error("processCPU of a process that does not exist succeeded")
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -55,6 +56,7 @@ type config struct {
 	logFile     string
 	concurrency int
 	fillTimeout time.Duration
+	cpuProfile  string
 }
 
 // ready is told the service's URL and key once every token is served.
@@ -72,6 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready rea
 	fs.StringVar(&cfg.logLevel, "log-level", "info", "the service's log level, as `wxtoken serve --log-level`")
 	fs.StringVar(&cfg.logFile, "log-file", "", "where the service's JSON log goes (default: stderr)")
 	fs.IntVar(&cfg.concurrency, "concurrency", 8, "authorizer refreshes in flight (the engine's Concurrency)")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the service from ready to exit here (go tool pprof)")
 	fs.DurationVar(&cfg.fillTimeout, "fill-timeout", 10*time.Minute, "give up if the tokens are not all served by then")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -251,6 +254,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready rea
 		if err := os.WriteFile(cfg.appIDsOut, []byte(b.String()), 0o644); err != nil {
 			return err
 		}
+	}
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stdout, "ready %s\n", serverURL)
 	if ready != nil {
