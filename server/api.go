@@ -93,19 +93,22 @@ func (s *Server) handleAuthorizerToken(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	appID, err := appIDParam(r)
-	if err != nil {
-		s.fail(w, r, err)
+	// A cached token proves the appid is a known one, so the appid's syntax
+	// is only checked on a miss.
+	appID := r.PathValue("appid")
+	source := "cache"
+	tok, ok := s.eng.CachedAuthorizerToken(appID)
+	if !ok && !wxtoken.ValidAppID(appID) {
+		s.fail(w, r, wxtoken.Errorf(wxtoken.EInvalid, "the path does not name a valid appid"))
 		return
 	}
 	if !k.canReadAuthorizer(appID) {
 		s.fail(w, r, forbidden("read the tokens of this authorizer"))
 		return
 	}
-	source := "cache"
-	tok, ok := s.eng.CachedAuthorizerToken(appID)
 	if !ok {
 		source = "wait"
+		var err error
 		if tok, err = s.authorizerToken(r, appID); err != nil {
 			s.fail(w, r, err)
 			return

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -86,30 +87,48 @@ func (f *fakeWeChat) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"errcode": 0, "errmsg": "ok", "sha256": call.bodySHA, "size": n})
 }
 
-// genReader produces n deterministic pseudo-random bytes without holding
-// them.
+// genReader produces n deterministic bytes without holding them: a fixed
+// pseudo-random block, stamped with its position every 64 KiB so that lost,
+// repeated or reordered chunks change the hash. It is cheap, which matters
+// under the race detector.
 type genReader struct {
-	left  int64
-	state uint64
+	left, pos int64
 }
 
-func newGenReader(n int64) *genReader { return &genReader{left: n, state: 0x9e3779b97f4a7c15} }
+const genBlock = 64 << 10
+
+var genPattern = func() []byte {
+	b := make([]byte, genBlock)
+	state := uint64(0x9e3779b97f4a7c15)
+	for i := range b {
+		state ^= state << 13
+		state ^= state >> 7
+		state ^= state << 17
+		b[i] = byte(state)
+	}
+	return b
+}()
+
+func newGenReader(n int64) *genReader { return &genReader{left: n} }
 
 func (g *genReader) Read(p []byte) (int, error) {
 	if g.left <= 0 {
 		return 0, io.EOF
 	}
-	if int64(len(p)) > g.left {
-		p = p[:g.left]
+	off := g.pos % genBlock
+	n := copy(p, genPattern[off:])
+	if int64(n) > g.left {
+		n = int(g.left)
 	}
-	for i := range p {
-		g.state ^= g.state << 13
-		g.state ^= g.state >> 7
-		g.state ^= g.state << 17
-		p[i] = byte(g.state)
+	// Stamp the block number over the first 8 bytes of each block.
+	var stamp [8]byte
+	binary.LittleEndian.PutUint64(stamp[:], uint64(g.pos/genBlock))
+	if off < 8 {
+		copy(p[:n], stamp[off:])
 	}
-	g.left -= int64(len(p))
-	return len(p), nil
+	g.pos += int64(n)
+	g.left -= int64(n)
+	return n, nil
 }
 
 func genSHA(n int64) string {
