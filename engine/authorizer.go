@@ -246,10 +246,26 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 	}
 
 	tok := wxtoken.Token{Value: res.AccessToken, ExpiresAt: start.Add(res.ExpiresIn)}
-	rotated := false
+	// A lease that lapsed during a slow call lets another replica refresh
+	// too, and WeChat honours only the later of the two tokens (the earlier
+	// one for RotationOverlap more). Renewing the lease tells us whether
+	// someone took it over.
+	_, lerr := e.store.AcquireLease(ctx, wxtoken.AuthorizerLease(e.appID, a.AppID), e.owner, e.clock.Now(), e.leaseTTL())
+	leaseLost := wxtoken.ErrorCode(lerr) == wxtoken.EConflict
+	rotated, raced := false, false
 	stored, err := e.update(ctx, a.AppID, false, func(cur *wxtoken.Authorizer) error {
 		if cur.State != wxtoken.StateAuthorized {
 			return stateError(cur.AppID, cur.State)
+		}
+		rotated, raced = false, leaseLost || cur.AccessToken.Value != previous.Value
+		if raced {
+			// Which token WeChat minted last is unknown, but ours is good at
+			// least until start+RotationOverlap whatever the order. Store it
+			// with that expiry: a concurrent writer then sees a changed token
+			// and does the same, and the scheduler refreshes again, under a
+			// lease, before the short expiry.
+			cur.AccessToken = wxtoken.Token{Value: tok.Value, ExpiresAt: start.Add(RotationOverlap)}
+			return nil
 		}
 		cur.AccessToken = tok
 		if res.RefreshToken != "" && res.RefreshToken != cur.RefreshToken {
@@ -264,6 +280,12 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 		e.log.Error("refreshed authorizer token could not be stored; the previous refresh token stays in use",
 			"authorizer_appid", a.AppID, "err", err)
 		return wxtoken.Token{}, err
+	}
+	if raced {
+		e.log.Warn("another replica refreshed the same token concurrently (a lease lapsed); both tokens are kept short and refreshed again",
+			"authorizer_appid", a.AppID)
+		e.appendEvent(ctx, a.AppID, wxtoken.EventAuthorizerRefresh, "by="+e.owner+" raced expires_at="+stored.AccessToken.ExpiresAt.UTC().Format(time.RFC3339))
+		return stored.AccessToken, nil
 	}
 	e.log.Info("authorizer token refreshed", "authorizer_appid", a.AppID, "token", wxtoken.Redact(tok.Value),
 		"expires_at", tok.ExpiresAt, "refresh_token_rotated", rotated)

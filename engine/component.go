@@ -155,6 +155,18 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 		Token:          wxtoken.Token{Value: res.Value, ExpiresAt: start.Add(res.ExpiresIn)},
 		ObtainedAt:     start,
 	}
+	// As for authorizers: if our lease lapsed and another replica refreshed
+	// meanwhile, either token may be the one WeChat minted last, and ours is
+	// only sure to be good until start+RotationOverlap.
+	_, lerr := e.store.AcquireLease(ctx, wxtoken.ComponentTokenLease(e.appID), e.owner, e.clock.Now(), e.leaseTTL())
+	raced := wxtoken.ErrorCode(lerr) == wxtoken.EConflict
+	if now, err := e.store.GetComponentToken(ctx, e.appID); err == nil && now.ObtainedAt.After(stored.ObtainedAt) && (previous == nil || now.Value != previous.Value) {
+		raced = true
+	}
+	if raced {
+		ct.ExpiresAt = start.Add(RotationOverlap)
+		e.log.Warn("another replica refreshed the component token concurrently (a lease lapsed); keeping ours short")
+	}
 	if err := e.putComponentToken(ctx, ct); err != nil {
 		return wxtoken.Token{}, err
 	}
