@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/server"
 )
 
@@ -312,13 +313,23 @@ func TestProxyRetriesOnRejectedToken(t *testing.T) {
 
 func TestProxyRefusals(t *testing.T) {
 	fake, upstream := newFakeWeChat(t)
-	h := newHarness(t, harnessOptions{authorizers: 3, upstream: upstream, configure: func(c *server.Config) {
+	h := newHarness(t, harnessOptions{authorizers: 4, upstream: upstream, configure: func(c *server.Config) {
 		c.ProxyMaxBody = 64 << 10
 		c.ProxyRetryBodyCap = 16 << 10
 	}})
 	h.ready()
 	a0 := h.authorize(0)
 	a1 := h.authorize(1)
+	a3 := h.authorize(3)
+	rec, err := h.store.Store.GetAuthorizer(h.ctx, h.appID, a3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.State, rec.AccessToken = wxtoken.StateNeedsReauthorization, wxtoken.Token{}
+	if err := h.store.Store.PutAuthorizer(h.ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually("the state change", func() bool { _, ok := h.eng.CachedAuthorizerToken(a3); return !ok })
 	if err := h.emu.Revoke(h.ctx, a1); err != nil {
 		t.Fatal(err)
 	}
@@ -345,6 +356,7 @@ func TestProxyRefusals(t *testing.T) {
 		{"malformed appid", "GET", "nope/cgi-bin/menu/get", keyProxy, nil, 400, "invalid"},
 		{"unknown appid", "GET", never + "/cgi-bin/menu/get", keyProxy, nil, 404, "not_found"},
 		{"revoked", "GET", a1 + "/cgi-bin/menu/get", keyProxy, nil, 410, "revoked"},
+		{"needs reauthorization", "POST", a3 + "/cgi-bin/message/custom/send", keyProxy, strings.NewReader("{}"), 409, "needs_reauthorization"},
 		{"outside the prefixes", "GET", a0 + "/sns/userinfo", keyProxy, nil, 400, "invalid"},
 		{"prefix without its slash", "GET", a0 + "/cgi-bin", keyProxy, nil, 400, "invalid"},
 		{"prefix look-alike", "GET", a0 + "/cgi-binx/menu/get", keyProxy, nil, 400, "invalid"},

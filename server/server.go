@@ -233,7 +233,9 @@ func checkPrefixes(given []string) ([]string, error) {
 // Handler returns the root handler of every route.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Observer returns the metrics hook to pass to engine.Config.Observer.
+// Observer returns the metrics hook of the engine's refreshes. The engine
+// exists before the server, so hand it over with Engine.SetObserver before
+// Engine.Run.
 func (s *Server) Observer() engine.Observer { return s.metrics }
 
 // route is one entry of the route table, which is also what the OpenAPI
