@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
@@ -157,9 +156,6 @@ func serve(ctx context.Context, cfg serveConfig, ln net.Listener, logger *slog.L
 	for i, k := range splitList(cfg.apiKeys) {
 		keys = append(keys, server.APIKey{Name: fmt.Sprintf("api-key-%d-%s", i+1, keyFingerprint(k)), Key: k, Scopes: []string{"admin"}})
 	}
-	// The engine reports to the server's metrics, and the server serves the
-	// engine: the relay lets either be built first.
-	relay := &observerRelay{}
 	eng, err := engine.New(engine.Config{
 		ComponentAppID: cfg.componentAppID,
 		Store:          store,
@@ -170,7 +166,6 @@ func serve(ctx context.Context, cfg serveConfig, ln net.Listener, logger *slog.L
 		LeaseTTL:       cfg.leaseTTL,
 		Concurrency:    cfg.concurrency,
 		Owner:          cfg.owner,
-		Observer:       relay,
 	})
 	if err != nil {
 		ln.Close()
@@ -194,7 +189,8 @@ func serve(ctx context.Context, cfg serveConfig, ln net.Listener, logger *slog.L
 		ln.Close()
 		return usageErrorf("%v", err)
 	}
-	relay.set(srv.Observer())
+	// The engine reports refreshes to the server's metrics.
+	eng.SetObserver(srv.Observer())
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopEngine()
@@ -302,17 +298,4 @@ func storeKind(u string) string {
 		return u[:i]
 	}
 	return "?"
-}
-
-// observerRelay forwards engine observations to an observer set later.
-type observerRelay struct {
-	target atomic.Pointer[engine.Observer]
-}
-
-func (r *observerRelay) set(o engine.Observer) { r.target.Store(&o) }
-
-func (r *observerRelay) Refreshed(kind string, errcode int, d time.Duration) {
-	if o := r.target.Load(); o != nil && *o != nil {
-		(*o).Refreshed(kind, errcode, d)
-	}
 }
