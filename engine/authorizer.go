@@ -168,6 +168,7 @@ func (e *Engine) refresh(ctx context.Context, appID, rejected string) (wxtoken.T
 	a, err := e.store.GetAuthorizer(ctx, e.appID, appID)
 	if err != nil {
 		if wxtoken.ErrorCode(err) == wxtoken.ENotFound {
+			e.forgetEmpty(appID)
 			return wxtoken.Token{}, wxtoken.Errorf(wxtoken.ENotFound, "authorizer %s is not known", appID)
 		}
 		return wxtoken.Token{}, unavailable("read authorizer", err)
@@ -511,6 +512,16 @@ func (e *Engine) entryFor(appID string) *entry {
 		e.cache[appID] = ent
 	}
 	return ent
+}
+
+// forgetEmpty drops appID's cache entry if nothing was ever loaded into it,
+// so that asking for unknown appids cannot grow the cache.
+func (e *Engine) forgetEmpty(appID string) {
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	if ent := e.cache[appID]; ent != nil && ent.snap.Load() == nil {
+		delete(e.cache, appID)
+	}
 }
 
 func (e *Engine) entryChanged(appID string) <-chan struct{} {
