@@ -180,12 +180,10 @@ func (s *Server) handleAuthorizeCallback(w http.ResponseWriter, r *http.Request)
 		s.errorPage(w, r, err)
 		return
 	}
-	title := "Authorization complete"
-	if already {
-		title = "Authorization already complete"
-	}
+	// WeChat's authorized push usually arrives before the merchant's browser
+	// does, so "already" is the common case and reads as plain success.
 	s.renderPage(w, r, http.StatusOK, "result.html", map[string]any{
-		"Title":         title,
+		"Title":         "Authorization complete",
 		"Already":       already,
 		"NickName":      a.Info.NickName,
 		"AppID":         a.AppID,
