@@ -35,6 +35,15 @@ func wechatAnswered(err error) bool {
 	return code != 0 && code != -1
 }
 
+// MinRemaining is the least lifetime a token must have left to be handed out:
+// a token that dies while the caller is still using it is as bad as an
+// invalid one. Refreshes happen RefreshMargin before expiry, so only a token
+// kept short after a failed or raced refresh ever gets this close.
+const MinRemaining = time.Minute
+
+// handoutTime is the moment a token handed out now must still be valid at.
+func (e *Engine) handoutTime() time.Time { return e.clock.Now().Add(MinRemaining) }
+
 // refreshTimeout bounds one refresh, independent of the caller that started
 // it: a refresh shared by many readers must not die with the first reader.
 const refreshTimeout = 30 * time.Second
@@ -47,7 +56,7 @@ func (e *Engine) CachedAuthorizerToken(appID string) (wxtoken.Token, bool) {
 		return wxtoken.Token{}, false
 	}
 	s := ent.snap.Load()
-	if s == nil || s.state != wxtoken.StateAuthorized || !s.token.Valid(e.clock.Now()) {
+	if s == nil || s.state != wxtoken.StateAuthorized || !s.token.Valid(e.handoutTime()) {
 		return wxtoken.Token{}, false
 	}
 	return s.token, true
@@ -178,7 +187,7 @@ func (e *Engine) refresh(ctx context.Context, appID, rejected string) (wxtoken.T
 		return wxtoken.Token{}, err
 	}
 	now := e.clock.Now()
-	if a.AccessToken.Valid(now) {
+	if a.AccessToken.Valid(now.Add(MinRemaining)) {
 		if rejected == "" && now.Before(a.AccessToken.ExpiresAt.Add(-e.margin)) {
 			return a.AccessToken, nil // refreshed elsewhere; not due yet
 		}

@@ -36,7 +36,7 @@ func (s *componentStatus) get() (string, time.Time) {
 // ComponentToken returns a valid component_access_token: from memory while one
 // is valid, otherwise after the one refresh in flight.
 func (e *Engine) ComponentToken(ctx context.Context) (wxtoken.Token, error) {
-	if t := e.component.Load(); t != nil && t.Valid(e.clock.Now()) {
+	if t := e.component.Load(); t != nil && t.Valid(e.handoutTime()) {
 		return t.Token, nil
 	}
 	return e.refreshComponentShared(ctx, "")
@@ -45,7 +45,7 @@ func (e *Engine) ComponentToken(ctx context.Context) (wxtoken.Token, error) {
 // InvalidateComponentToken reports that WeChat rejected the component token;
 // only a report about the current token triggers a refresh.
 func (e *Engine) InvalidateComponentToken(ctx context.Context, rejected string) (wxtoken.Token, error) {
-	if t := e.component.Load(); t != nil && t.Value != rejected && t.Valid(e.clock.Now()) {
+	if t := e.component.Load(); t != nil && t.Value != rejected && t.Valid(e.handoutTime()) {
 		return t.Token, nil
 	}
 	return e.refreshComponentShared(ctx, rejected)
@@ -87,7 +87,7 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 	defer func() { <-e.compRefreshing }()
 	release, err := e.lease(ctx, wxtoken.ComponentTokenLease(e.appID), func() bool {
 		t := e.component.Load()
-		return t != nil && t.Valid(e.clock.Now()) && t.Value != rejected &&
+		return t != nil && t.Valid(e.handoutTime()) && t.Value != rejected &&
 			(rejected != "" || e.clock.Now().Before(e.componentDue(t)))
 	}, "")
 	if err != nil {
@@ -103,7 +103,7 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 	switch {
 	case err == nil:
 		e.setComponent(&stored)
-		if stored.Valid(now) && stored.Value != rejected && (rejected != "" || now.Before(e.componentDue(&stored))) {
+		if stored.Valid(now.Add(MinRemaining)) && stored.Value != rejected && (rejected != "" || now.Before(e.componentDue(&stored))) {
 			return stored.Token, nil // refreshed by another replica
 		}
 	case wxtoken.ErrorCode(err) != wxtoken.ENotFound:
@@ -319,7 +319,7 @@ func (e *Engine) HandleTicket(ctx context.Context, value string, createdAt time.
 		e.log.Info("component_verify_ticket received", "ticket", wxtoken.Redact(value), "created_at", createdAt)
 		e.appendEvent(ctx, "", wxtoken.EventTicketReceived, "")
 	}
-	if cur := e.component.Load(); cur == nil || !cur.Valid(e.clock.Now()) {
+	if cur := e.component.Load(); cur == nil || !cur.Valid(e.handoutTime()) {
 		e.kickComponent()
 	} else if p, _ := e.compState.get(); p != "" {
 		e.kickComponent()
@@ -352,7 +352,7 @@ func (e *Engine) Health(ctx context.Context) []Problem {
 	case err != nil && wxtoken.ErrorCode(err) == wxtoken.ENotFound:
 		out = append(out, Problem{"ticket", "no component_verify_ticket received yet"})
 	}
-	if ct := e.component.Load(); ct == nil || !ct.Valid(now) {
+	if ct := e.component.Load(); ct == nil || !ct.Valid(now.Add(MinRemaining)) {
 		msg := "no valid component_access_token"
 		if p, _ := e.compState.get(); p != "" {
 			msg += ": " + p
@@ -377,7 +377,7 @@ func (e *Engine) TicketAge(ctx context.Context) (time.Duration, bool) {
 // CachedComponentToken returns the cached component token if valid.
 func (e *Engine) CachedComponentToken() (wxtoken.ComponentToken, bool) {
 	t := e.component.Load()
-	if t == nil || !t.Valid(e.clock.Now()) {
+	if t == nil || !t.Valid(e.handoutTime()) {
 		return wxtoken.ComponentToken{}, false
 	}
 	return *t, true

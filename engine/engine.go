@@ -140,6 +140,14 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.LeaseTTL <= 0 {
 		cfg.LeaseTTL = time.Minute
 	}
+	if cfg.RefreshMargin <= MinRemaining {
+		return nil, fmt.Errorf("engine: the refresh margin must be longer than %s", MinRemaining)
+	}
+	if cfg.LeaseTTL >= RotationOverlap-MinRemaining {
+		// A replica that takes over from a crashed one must refresh before the
+		// token the crashed one was replacing stops being safe to hand out.
+		return nil, fmt.Errorf("engine: the lease TTL must be shorter than %s", RotationOverlap-MinRemaining)
+	}
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 8
 	}
