@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/changefeed"
 )
 
 const defaultLimit = 100
@@ -107,7 +108,7 @@ func (s *Store) PutAuthorizer(ctx context.Context, a *wxtoken.Authorizer) error 
 		a.ComponentAppID, a.AppID, string(a.State), a.RefreshToken, a.AccessToken.Value,
 		nanos(a.AccessToken.ExpiresAt), funcInfo, info, nanos(a.AuthorizedAt), nanos(a.LastRefreshAt),
 		a.LastError, nanos(a.UpdatedAt), nanos(a.LastEventAt), a.AuthCodeDigest, next,
-		s.channel, payload(wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: a.ComponentAppID, AppID: a.AppID, Version: next}),
+		s.channel, changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: a.ComponentAppID, AppID: a.AppID, Version: next}),
 		a.Version,
 	}
 	var write string

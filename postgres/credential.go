@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -10,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/changefeed"
 )
 
 // Times are stored as unix nanoseconds (see migrations/0001_init.sql), and
@@ -39,19 +39,6 @@ func fromNanos(n pgtype.Int8) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n.Int64).UTC()
-}
-
-// change is the NOTIFY payload: which record was written, never its value.
-type change struct {
-	Kind           wxtoken.ChangeKind `json:"kind"`
-	ComponentAppID string             `json:"component_appid"`
-	AppID          string             `json:"appid,omitempty"`
-	Version        int64              `json:"version,omitempty"`
-}
-
-func payload(c wxtoken.Change) string {
-	b, _ := json.Marshal(change{Kind: c.Kind, ComponentAppID: c.ComponentAppID, AppID: c.AppID, Version: c.Version})
-	return string(b)
 }
 
 // GetTicket returns the latest ticket of a platform.
@@ -93,7 +80,7 @@ func (s *Store) PutTicket(ctx context.Context, t wxtoken.Ticket) (bool, error) {
 			RETURNING 1)
 		SELECT pg_notify($5, $6)::text FROM stored`,
 		t.ComponentAppID, t.Value, nanos(t.CreatedAt), nanos(t.ReceivedAt),
-		s.channel, payload(wxtoken.Change{Kind: wxtoken.ChangeTicket, ComponentAppID: t.ComponentAppID}))
+		s.channel, changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeTicket, ComponentAppID: t.ComponentAppID}))
 	if err != nil {
 		return false, wrapErr("put ticket", err)
 	}
@@ -138,7 +125,7 @@ func (s *Store) PutComponentToken(ctx context.Context, t wxtoken.ComponentToken)
 			RETURNING 1)
 		SELECT pg_notify($5, $6)::text FROM stored`,
 		t.ComponentAppID, t.Value, nanos(t.ExpiresAt), nanos(t.ObtainedAt),
-		s.channel, payload(wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: t.ComponentAppID}))
+		s.channel, changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: t.ComponentAppID}))
 	if err != nil {
 		return wrapErr("put component token", err)
 	}

@@ -2,25 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wxtoken/wxtoken"
-)
-
-// Watch tuning. Reconnection waits are real time, not the lifecycle's
-// clock: they pace connection attempts to a server, whatever the virtual time.
-const (
-	feedCapacity = 1024
-	// healthInterval bounds how long a silently dead connection (a peer gone
-	// without closing TCP) goes unnoticed.
-	healthInterval = 30 * time.Second
-	backoffMin     = 50 * time.Millisecond
-	backoffMax     = 5 * time.Second
+	"github.com/wxtoken/wxtoken/internal/changefeed"
 )
 
 // Watch listens on the schema's channel on a connection of its own. It
@@ -36,20 +24,11 @@ func (s *Store) Watch(ctx context.Context) (<-chan wxtoken.Change, error) {
 		cancel()
 		return nil, err
 	}
-	feed := newChangeFeed(feedCapacity)
-	out := make(chan wxtoken.Change, 16)
-	s.watchers.Add(2)
-	go func() {
-		defer s.watchers.Done()
-		feed.run(ctx, out)
-	}()
-	go func() {
-		defer s.watchers.Done()
+	return changefeed.Start(ctx, &s.watchers, func(feed *changefeed.Feed) {
 		defer cancel()
 		defer stop()
 		s.listenLoop(ctx, conn, feed)
-	}()
-	return out, nil
+	}), nil
 }
 
 func (s *Store) listen(ctx context.Context) (*pgx.Conn, error) {
@@ -70,7 +49,7 @@ func closeConn(conn *pgx.Conn) {
 	conn.Close(ctx) //nolint:errcheck // the connection is being dropped either way
 }
 
-func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, feed *changeFeed) {
+func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, feed *changefeed.Feed) {
 	for {
 		err := s.receive(ctx, conn, feed)
 		closeConn(conn)
@@ -78,10 +57,9 @@ func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, feed *changeFeed
 			return
 		}
 		s.log.WarnContext(ctx, "postgres watch: connection lost; reconnecting", "schema", s.schema, "err", err)
-		for wait := backoffMin; ; wait = min(2*wait, backoffMax) {
-			// Jitter keeps replicas that lost the server together from
-			// reconnecting in lockstep.
-			if !sleep(ctx, wait/2+rand.N(wait/2+1)) {
+		var backoff changefeed.Backoff
+		for {
+			if !backoff.Wait(ctx) {
 				return
 			}
 			if conn, err = s.listen(ctx); err == nil {
@@ -93,24 +71,24 @@ func (s *Store) listenLoop(ctx context.Context, conn *pgx.Conn, feed *changeFeed
 			s.log.DebugContext(ctx, "postgres watch: reconnect failed", "schema", s.schema, "err", err)
 		}
 		s.log.InfoContext(ctx, "postgres watch: reconnected", "schema", s.schema)
-		feed.pushResync()
+		feed.PushResync()
 	}
 }
 
 // receive feeds notifications until the connection fails or ctx is done.
-func (s *Store) receive(ctx context.Context, conn *pgx.Conn, feed *changeFeed) error {
+func (s *Store) receive(ctx context.Context, conn *pgx.Conn, feed *changefeed.Feed) error {
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, healthInterval)
+		waitCtx, cancel := context.WithTimeout(ctx, changefeed.HealthInterval)
 		n, err := conn.WaitForNotification(waitCtx)
 		cancel()
 		switch {
 		case err == nil:
-			var c change
-			if json.Unmarshal([]byte(n.Payload), &c) != nil || c.Kind == "" {
+			c, ok := changefeed.Decode(n.Payload)
+			if !ok {
 				s.log.WarnContext(ctx, "postgres watch: ignoring a notification that is not a change", "schema", s.schema)
 				continue
 			}
-			feed.push(wxtoken.Change{Kind: c.Kind, ComponentAppID: c.ComponentAppID, AppID: c.AppID, Version: c.Version})
+			feed.Push(c)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
@@ -123,17 +101,5 @@ func (s *Store) receive(ctx context.Context, conn *pgx.Conn, feed *changeFeed) e
 		default:
 			return err
 		}
-	}
-}
-
-// sleep waits d, or reports false when ctx is done first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }

@@ -12,6 +12,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/changefeed"
 )
 
 const defaultLimit = 100
@@ -143,7 +144,7 @@ func (s *Store) PutAuthorizer(ctx context.Context, a *wxtoken.Authorizer) error 
 	next := a.Version + 1
 	args := append([]any{
 		a.Version, a.AppID, dueScore(a), s.channel(),
-		payload(wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: a.ComponentAppID, AppID: a.AppID, Version: next}),
+		changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: a.ComponentAppID, AppID: a.AppID, Version: next}),
 	}, fields...)
 	keys := []string{s.authorizerKey(a.ComponentAppID, a.AppID), s.authorizerIndexKey(a.ComponentAppID), s.dueIndexKey(a.ComponentAppID)}
 	v, err := putAuthorizerScript.Run(ctx, s.rdb, keys, args...).Int64()

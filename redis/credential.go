@@ -2,13 +2,13 @@ package redis
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/changefeed"
 )
 
 // formatTime writes t as "seconds.nanoseconds" (see luaTimeLess), "" for the
@@ -31,19 +31,6 @@ func parseTime(s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("stored time %q is not seconds.nanoseconds", s)
 	}
 	return time.Unix(sec, nsec).UTC(), nil
-}
-
-// change is the pub/sub payload: which record was written, never its value.
-type change struct {
-	Kind           wxtoken.ChangeKind `json:"kind"`
-	ComponentAppID string             `json:"component_appid"`
-	AppID          string             `json:"appid,omitempty"`
-	Version        int64              `json:"version,omitempty"`
-}
-
-func payload(c wxtoken.Change) string {
-	b, _ := json.Marshal(change{Kind: c.Kind, ComponentAppID: c.ComponentAppID, AppID: c.AppID, Version: c.Version})
-	return string(b)
 }
 
 // GetTicket returns the latest ticket of a platform.
@@ -78,7 +65,7 @@ func (s *Store) PutTicket(ctx context.Context, t wxtoken.Ticket) (bool, error) {
 	}
 	stored, err := putTicketScript.Run(ctx, s.rdb, []string{s.ticketKey(t.ComponentAppID)},
 		t.Value, formatTime(t.CreatedAt), formatTime(t.ReceivedAt),
-		s.channel(), payload(wxtoken.Change{Kind: wxtoken.ChangeTicket, ComponentAppID: t.ComponentAppID})).Int()
+		s.channel(), changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeTicket, ComponentAppID: t.ComponentAppID})).Int()
 	if err != nil {
 		return false, wrapErr("put ticket", err)
 	}
@@ -114,7 +101,7 @@ func (s *Store) PutComponentToken(ctx context.Context, t wxtoken.ComponentToken)
 	}
 	err := putComponentTokenScript.Run(ctx, s.rdb, []string{s.componentTokenKey(t.ComponentAppID)},
 		t.Value, formatTime(t.ExpiresAt), formatTime(t.ObtainedAt),
-		s.channel(), payload(wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: t.ComponentAppID})).Err()
+		s.channel(), changefeed.Encode(wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: t.ComponentAppID})).Err()
 	return wrapErr("put component token", err)
 }
 
