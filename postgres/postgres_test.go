@@ -10,6 +10,7 @@ import (
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/postgres"
+	"github.com/wxtoken/wxtoken/storetest"
 )
 
 const (
@@ -111,138 +112,18 @@ func contains(s, sub string) bool {
 	return false
 }
 
-// nextChange waits for the next change on ch, failing the test after a while:
-// notifications cross a real server, so the wait is real time.
-func nextChange(t *testing.T, ch <-chan wxtoken.Change) wxtoken.Change {
-	t.Helper()
-	select {
-	case c, ok := <-ch:
-		if !ok {
-			t.Fatal("watch channel closed")
-		}
-		return c
-	case <-time.After(10 * time.Second):
-		t.Fatal("no change within 10s")
-	}
-	return wxtoken.Change{}
-}
-
 func TestWatchAcrossInstances(t *testing.T) {
 	dbURL := testURL(t)
 	schema := newSchema(t, dbURL)
-	a, b := openStore(t, dbURL, schema), openStore(t, dbURL, schema)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changes, err := b.Watch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
-
-	auth := &wxtoken.Authorizer{ComponentAppID: componentID, AppID: appID, State: wxtoken.StateAuthorized,
-		RefreshToken: "refreshtoken@@@one", AccessToken: wxtoken.Token{Value: "50_access", ExpiresAt: now.Add(2 * time.Hour)}}
-	stale := auth.Clone()
-	steps := []struct {
-		name  string
-		write func() error
-		want  *wxtoken.Change // nil: the write must not be announced
-	}{
-		{"ticket", func() error {
-			_, err := a.PutTicket(ctx, wxtoken.Ticket{ComponentAppID: componentID, Value: "ticket@@@1", CreatedAt: now, ReceivedAt: now})
-			return err
-		}, &wxtoken.Change{Kind: wxtoken.ChangeTicket, ComponentAppID: componentID}},
-		{"older ticket is not stored", func() error {
-			stored, err := a.PutTicket(ctx, wxtoken.Ticket{ComponentAppID: componentID, Value: "ticket@@@0", CreatedAt: now.Add(-time.Minute), ReceivedAt: now})
-			if stored {
-				t.Error("an older ticket replaced a newer one")
-			}
-			return err
-		}, nil},
-		{"component token", func() error {
-			return a.PutComponentToken(ctx, wxtoken.ComponentToken{ComponentAppID: componentID, Token: wxtoken.Token{Value: "ctoken", ExpiresAt: now.Add(2 * time.Hour)}, ObtainedAt: now})
-		}, &wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: componentID}},
-		{"new authorizer", func() error { return a.PutAuthorizer(ctx, auth) },
-			&wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: componentID, AppID: appID, Version: 1}},
-		{"lost compare-and-set", func() error {
-			if err := a.PutAuthorizer(ctx, stale); wxtoken.ErrorCode(err) != wxtoken.EConflict {
-				t.Errorf("stale write: %v, want a conflict", err)
-			}
-			return nil
-		}, nil},
-		{"refresh from the other instance", func() error {
-			got, err := b.GetAuthorizer(ctx, componentID, appID)
-			if err != nil {
-				return err
-			}
-			got.AccessToken = wxtoken.Token{Value: "50_access2", ExpiresAt: now.Add(4 * time.Hour)}
-			return b.PutAuthorizer(ctx, got)
-		}, &wxtoken.Change{Kind: wxtoken.ChangeAuthorizer, ComponentAppID: componentID, AppID: appID, Version: 2}},
-	}
-	for _, st := range steps {
-		if err := st.write(); err != nil {
-			t.Fatalf("%s: %v", st.name, err)
-		}
-		if st.want == nil {
-			continue
-		}
-		if got := nextChange(t, changes); got != *st.want {
-			t.Errorf("%s: change %+v, want %+v", st.name, got, *st.want)
-		}
-	}
-
-	cancel()
-	for range changes { // must close once ctx is done
-	}
+	storetest.WatchAcrossInstances(t, openStore(t, dbURL, schema), openStore(t, dbURL, schema))
 }
 
 func TestWatchSurvivesConnectionLoss(t *testing.T) {
 	dbURL := testURL(t)
 	schema := newSchema(t, dbURL)
 	proxied, proxy := viaProxy(t, dbURL)
-	s := openStore(t, proxied, schema)
-	direct := openStore(t, dbURL, schema)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changes, err := s.Watch(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	proxy.down()
-	if _, err := s.GetTicket(ctx, componentID); wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
-		t.Errorf("GetTicket with the server gone: %v, want code unavailable", err)
-	}
-	if err := s.Ping(ctx); wxtoken.ErrorCode(err) != wxtoken.EUnavailable {
-		t.Errorf("Ping with the server gone: %v, want code unavailable", err)
-	}
-	// A change made while the watcher is cut off is not seen as such; the
-	// resync after reconnecting stands for it.
-	if _, err := direct.PutTicket(ctx, wxtoken.Ticket{ComponentAppID: componentID, Value: "ticket@@@missed", CreatedAt: time.Unix(1, 0)}); err != nil {
-		t.Fatal(err)
-	}
-	proxy.up(t)
-
-	if got := nextChange(t, changes); got.Kind != wxtoken.ChangeResync {
-		t.Fatalf("first change after reconnecting: %+v, want a resync", got)
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		_, err := s.GetTicket(ctx, componentID)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("store still failing after the server came back: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if err := direct.PutComponentToken(ctx, wxtoken.ComponentToken{ComponentAppID: componentID, Token: wxtoken.Token{Value: "ctoken"}}); err != nil {
-		t.Fatal(err)
-	}
-	want := wxtoken.Change{Kind: wxtoken.ChangeComponentToken, ComponentAppID: componentID}
-	if got := nextChange(t, changes); got != want {
-		t.Errorf("change after reconnecting: %+v, want %+v", got, want)
-	}
+	storetest.WatchSurvivesOutage(t, openStore(t, proxied, schema), openStore(t, dbURL, schema),
+		proxy.Down, func() { proxy.Up(t) })
 }
 
 func TestTimesRoundTripExactly(t *testing.T) {
@@ -277,12 +158,4 @@ func TestTimesRoundTripExactly(t *testing.T) {
 		AccessToken: wxtoken.Token{ExpiresAt: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}}); wxtoken.ErrorCode(err) != wxtoken.EInvalid {
 		t.Errorf("an expiry in 2300: %v, want code invalid", err)
 	}
-}
-
-// TestDueAuthorizersBelowAMillisecond: storetest writes whole milliseconds;
-// real clocks do not, and "before" stays strict at any precision.
-func TestDueAuthorizersBelowAMillisecond(t *testing.T) {
-	dbURL := testURL(t)
-	s := openStore(t, dbURL, newSchema(t, dbURL))
-	checkDueBelowAMillisecond(t, s)
 }

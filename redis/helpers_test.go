@@ -4,34 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"net"
-	"net/url"
-	"os"
-	"sync"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/wxtoken/wxtoken/internal/servertest"
 	"github.com/wxtoken/wxtoken/redis"
 )
 
 const urlVar = "WXTOKEN_TEST_REDIS_URL"
 
-// testURL is the server the tests run against. Outside CI a developer
-// without Redis skips them; in CI a missing server is a failure, not a
-// silent pass.
 func testURL(tb testing.TB) string {
 	tb.Helper()
-	u := os.Getenv(urlVar)
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatalf("%s is not set, and CI=true requires the Redis tests to run", urlVar)
-		}
-		tb.Skip("set WXTOKEN_TEST_REDIS_URL=redis://127.0.0.1:6379/0 to run")
-	}
-	return u
+	return servertest.URL(tb, urlVar, "Redis", "redis://127.0.0.1:6379/0")
 }
 
 // newPrefix returns a fresh key prefix and deletes every key under it when
@@ -92,106 +78,9 @@ func openStore(tb testing.TB, serverURL, prefix string) *redis.Store {
 	return s
 }
 
-// tcpProxy stands between a store and the server so that a test can cut the
-// connection and restore it without disturbing the server other tests use.
-type tcpProxy struct {
-	target string
-	addr   string
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-}
-
-func startProxy(tb testing.TB, target string) *tcpProxy {
-	tb.Helper()
-	p := &tcpProxy{target: target, conns: map[net.Conn]struct{}{}}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	tb.Cleanup(p.down)
-	return p
-}
-
-func (p *tcpProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go p.pipe(c)
-		}
-	}()
-}
-
-func (p *tcpProxy) pipe(c net.Conn) {
-	s, err := net.Dial("tcp", p.target)
-	if err != nil {
-		c.Close()
-		return
-	}
-	p.mu.Lock()
-	if p.ln == nil { // went down meanwhile
-		p.mu.Unlock()
-		c.Close()
-		s.Close()
-		return
-	}
-	p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-	p.mu.Unlock()
-	go func() { io.Copy(s, c); s.Close() }()
-	io.Copy(c, s)
-	c.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	delete(p.conns, s)
-	p.mu.Unlock()
-}
-
-// down refuses new connections and cuts the open ones, as a crashed server.
-func (p *tcpProxy) down() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for c := range p.conns {
-		c.Close()
-		delete(p.conns, c)
-	}
-}
-
-// up accepts connections again on the same address.
-func (p *tcpProxy) up(tb testing.TB) {
-	tb.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		tb.Fatalf("proxy up: %v", err)
-	}
-	p.serve(ln)
-}
-
-// viaProxy returns serverURL with its host replaced by the proxy's, and the
+// viaProxy returns serverURL with its host replaced by a proxy's, and the
 // proxy, which forwards to serverURL's host.
-func viaProxy(tb testing.TB, serverURL string) (string, *tcpProxy) {
+func viaProxy(tb testing.TB, serverURL string) (string, *servertest.Proxy) {
 	tb.Helper()
-	u, err := url.Parse(serverURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "6379")
-	}
-	p := startProxy(tb, host)
-	u.Host = p.addr
-	return u.String(), p
+	return servertest.ViaProxy(tb, serverURL, "6379")
 }

@@ -17,6 +17,8 @@
 //   - Limit 0 means 100 in ListAuthorizers and ListEvents.
 //   - DueAuthorizers puts authorizers without a token before all others, and
 //     "before" is strict: a token expiring exactly at that time is not due.
+//     That holds below a millisecond too (real clocks give nanoseconds), so
+//     one check writes expiries off the whole millisecond.
 //   - A write made after Watch returns is delivered to every watcher within a
 //     few seconds, and the channel is closed once the watch's context is done.
 //
@@ -58,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) wxtoken.Store) {
 		{"ListAuthorizers", testListAuthorizers},
 		{"ListAuthorizersDefaultLimit", testListAuthorizersDefaultLimit},
 		{"DueAuthorizers", testDueAuthorizers},
+		{"DueAuthorizersBelowAMillisecond", testDueBelowAMillisecond},
 		{"Lease", testLease},
 		{"Events", testEvents},
 		{"Watch", testWatch},
@@ -715,6 +718,47 @@ func testDueAuthorizers(t *testing.T, s wxtoken.Store) {
 		check(t, compA, base, 10, []int{1, 2})
 		check(t, compA, base.Add(2*time.Hour), 10, []int{1, 2, 4, 7})
 	})
+}
+
+// testDueBelowAMillisecond: the rest of the suite writes whole milliseconds;
+// real clocks do not, and "before" stays strict at any precision.
+func testDueBelowAMillisecond(t *testing.T, s wxtoken.Store) {
+	ctx := t.Context()
+	comp := componentID(t)
+	before := time.Date(2031, 3, 4, 5, 6, 7, 123_400_000, time.UTC)
+	expiries := map[string]time.Time{
+		"wxsubms000000001": before.Add(-300 * time.Microsecond),  // same millisecond, earlier: due
+		"wxsubms000000002": before.Add(300 * time.Microsecond),   // same millisecond, later: not due
+		"wxsubms000000003": before.Add(-1),                       // one nanosecond earlier: due, last
+		"wxsubms000000004": before,                               // exactly at before: not due
+		"wxsubms000000005": before.Add(-1300 * time.Microsecond), // previous millisecond: due, first
+	}
+	for id, exp := range expiries {
+		a := &wxtoken.Authorizer{ComponentAppID: comp, AppID: id, State: wxtoken.StateAuthorized,
+			AccessToken: wxtoken.Token{Value: "50_" + id, ExpiresAt: exp}}
+		if err := s.PutAuthorizer(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		limit int
+		want  []string
+	}{
+		{10, []string{"wxsubms000000005", "wxsubms000000001", "wxsubms000000003"}},
+		{2, []string{"wxsubms000000005", "wxsubms000000001"}},
+		// A page that ends among not-due candidates of before's millisecond
+		// is topped up from the rest.
+		{3, []string{"wxsubms000000005", "wxsubms000000001", "wxsubms000000003"}},
+	}
+	for _, tt := range tests {
+		got, err := s.DueAuthorizers(ctx, comp, before, tt.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ids := appIDs(got); !slices.Equal(ids, tt.want) {
+			t.Errorf("DueAuthorizers(limit %d) = %v, want %v", tt.limit, ids, tt.want)
+		}
+	}
 }
 
 func testLease(t *testing.T, s wxtoken.Store) {
