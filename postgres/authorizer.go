@@ -12,9 +12,8 @@ import (
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/internal/changefeed"
+	"github.com/wxtoken/wxtoken/internal/storeargs"
 )
-
-const defaultLimit = 100
 
 const authorizerColumns = `component_appid, appid, state, refresh_token, access_token,
 	access_token_expires_at, func_info, account_info, authorized_at, last_refresh_at,
@@ -190,12 +189,4 @@ func (s *Store) DueAuthorizers(ctx context.Context, componentAppID string, befor
 	return as, wrapErr("due authorizers", err)
 }
 
-func pageLimit(limit int) (int, error) {
-	switch {
-	case limit < 0:
-		return 0, invalidf("negative limit %d", limit)
-	case limit == 0:
-		return defaultLimit, nil
-	}
-	return limit, nil
-}
+func pageLimit(limit int) (int, error) { return storeargs.PageLimit("postgres", limit) }

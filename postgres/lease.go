@@ -8,21 +8,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/storeargs"
 )
 
 // AcquireLease takes the lease when it is free, expired at now, or already
 // owner's, in one conditional upsert: of replicas racing for it, exactly one
 // row update wins.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (wxtoken.Lease, error) {
-	switch {
-	case name == "":
-		return wxtoken.Lease{}, invalidf("lease without a name")
-	case owner == "":
-		return wxtoken.Lease{}, invalidf("lease %q without an owner", name)
-	case ttl <= 0:
-		return wxtoken.Lease{}, invalidf("lease %q with a ttl of %v", name, ttl)
-	case now.IsZero():
-		return wxtoken.Lease{}, invalidf("lease %q acquired at the zero time", name)
+	if err := storeargs.Lease("postgres", name, owner, now, ttl); err != nil {
+		return wxtoken.Lease{}, err
 	}
 	expires := now.Add(ttl)
 	if err := errors.Join(checkTime("lease time", now), checkTime("lease expiry", expires)); err != nil {

@@ -13,9 +13,8 @@ import (
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/internal/changefeed"
+	"github.com/wxtoken/wxtoken/internal/storeargs"
 )
-
-const defaultLimit = 100
 
 func validateAuthorizer(a *wxtoken.Authorizer) error {
 	switch {
@@ -206,7 +205,7 @@ func (s *Store) ListAuthorizers(ctx context.Context, f wxtoken.AuthorizerFilter)
 	batch := limit
 	if f.State != "" {
 		// Some of each batch is filtered out; read more at a time.
-		batch = max(limit, defaultLimit)
+		batch = max(limit, storeargs.DefaultLimit)
 	}
 	from := "-"
 	if f.After != "" {
@@ -304,12 +303,4 @@ func compareDue(x, y *wxtoken.Authorizer) int {
 	return cmp.Compare(x.AppID, y.AppID)
 }
 
-func pageLimit(limit int) (int, error) {
-	switch {
-	case limit < 0:
-		return 0, invalidf("negative limit %d", limit)
-	case limit == 0:
-		return defaultLimit, nil
-	}
-	return limit, nil
-}
+func pageLimit(limit int) (int, error) { return storeargs.PageLimit("redis", limit) }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/wxtoken/wxtoken"
+	"github.com/wxtoken/wxtoken/internal/storeargs"
 )
 
 // AcquireLease takes the lease when it is free, expired at now, or already
@@ -12,15 +13,8 @@ import (
 // the key gets no Redis TTL: a released lease is deleted, and a lease name is
 // per credential, so lapsed ones do not pile up.
 func (s *Store) AcquireLease(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) (wxtoken.Lease, error) {
-	switch {
-	case name == "":
-		return wxtoken.Lease{}, invalidf("lease without a name")
-	case owner == "":
-		return wxtoken.Lease{}, invalidf("lease %q without an owner", name)
-	case ttl <= 0:
-		return wxtoken.Lease{}, invalidf("lease %q with a ttl of %v", name, ttl)
-	case now.IsZero():
-		return wxtoken.Lease{}, invalidf("lease %q acquired at the zero time", name)
+	if err := storeargs.Lease("redis", name, owner, now, ttl); err != nil {
+		return wxtoken.Lease{}, err
 	}
 	expires := now.Add(ttl)
 	res, err := acquireLeaseScript.Run(ctx, s.rdb, []string{s.leaseKey(name)},
