@@ -145,12 +145,9 @@ func (s *Store) PutAuthorizer(ctx context.Context, a *wxtoken.Authorizer) error 
 
 // ListAuthorizers pages through the authorizers of a platform in AppID order.
 func (s *Store) ListAuthorizers(ctx context.Context, f wxtoken.AuthorizerFilter) ([]*wxtoken.Authorizer, error) {
-	limit, err := pageLimit(f.Limit)
+	limit, err := storeargs.AuthorizerFilter("postgres", f)
 	if err != nil {
 		return nil, err
-	}
-	if f.State != "" && !f.State.Valid() {
-		return nil, invalidf("unknown authorizer state %q", f.State)
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+authorizerColumns+` FROM authorizers
 		WHERE component_appid = $1 AND appid > $2 AND ($3 = '' OR state = $3)

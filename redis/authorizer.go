@@ -192,12 +192,9 @@ func (s *Store) loadAuthorizers(ctx context.Context, componentAppID string, appI
 // ListAuthorizers pages through the authorizers of a platform in AppID order,
 // reading the AppID index in batches until the page is full.
 func (s *Store) ListAuthorizers(ctx context.Context, f wxtoken.AuthorizerFilter) ([]*wxtoken.Authorizer, error) {
-	limit, err := pageLimit(f.Limit)
+	limit, err := storeargs.AuthorizerFilter("redis", f)
 	if err != nil {
 		return nil, err
-	}
-	if f.State != "" && !f.State.Valid() {
-		return nil, invalidf("unknown authorizer state %q", f.State)
 	}
 	if err := checkComponentID(f.ComponentAppID); err != nil {
 		return nil, err

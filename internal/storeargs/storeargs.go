@@ -38,3 +38,16 @@ func PageLimit(store string, limit int) (int, error) {
 	}
 	return limit, nil
 }
+
+// AuthorizerFilter checks the filter of ListAuthorizers and returns the page
+// size it asks for.
+func AuthorizerFilter(store string, f wxtoken.AuthorizerFilter) (int, error) {
+	limit, err := PageLimit(store, f.Limit)
+	if err != nil {
+		return 0, err
+	}
+	if f.State != "" && !f.State.Valid() {
+		return 0, wxtoken.Errorf(wxtoken.EInvalid, "%s: unknown authorizer state %q", store, f.State)
+	}
+	return limit, nil
+}

@@ -70,3 +70,31 @@ func message(err error) string {
 	}
 	return e.Message
 }
+
+func TestAuthorizerFilter(t *testing.T) {
+	tests := []struct {
+		name    string
+		f       wxtoken.AuthorizerFilter
+		want    int
+		wantMsg string // "" when the filter is fine
+	}{
+		{"defaults", wxtoken.AuthorizerFilter{ComponentAppID: "wxc"}, DefaultLimit, ""},
+		{"state and limit", wxtoken.AuthorizerFilter{ComponentAppID: "wxc", State: wxtoken.StateRevoked, Limit: 7}, 7, ""},
+		{"negative limit", wxtoken.AuthorizerFilter{Limit: -2}, 0, "redis: negative limit -2"},
+		{"unknown state", wxtoken.AuthorizerFilter{State: "sleeping"}, 0, `redis: unknown authorizer state "sleeping"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := AuthorizerFilter("redis", tt.f)
+			if tt.wantMsg != "" {
+				if msg := message(err); wxtoken.ErrorCode(err) != wxtoken.EInvalid || msg != tt.wantMsg {
+					t.Errorf("AuthorizerFilter = %v, want %q with code invalid", err, tt.wantMsg)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("AuthorizerFilter = %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
