@@ -513,23 +513,15 @@ func (e *Engine) entryFor(appID string) *entry {
 	if ent := e.lookup(appID); ent != nil {
 		return ent
 	}
-	e.cacheMu.Lock()
-	defer e.cacheMu.Unlock()
-	ent := e.cache[appID]
-	if ent == nil {
-		ent = newEntry()
-		e.cache[appID] = ent
-	}
-	return ent
+	v, _ := e.cache.LoadOrStore(appID, newEntry())
+	return v.(*entry)
 }
 
 // forgetEmpty drops appID's cache entry if nothing was ever loaded into it,
 // so that asking for unknown appids cannot grow the cache.
 func (e *Engine) forgetEmpty(appID string) {
-	e.cacheMu.Lock()
-	defer e.cacheMu.Unlock()
-	if ent := e.cache[appID]; ent != nil && ent.snap.Load() == nil {
-		delete(e.cache, appID)
+	if ent := e.lookup(appID); ent != nil && ent.snap.Load() == nil {
+		e.cache.CompareAndDelete(appID, ent)
 	}
 }
 

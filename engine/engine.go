@@ -87,8 +87,10 @@ type Engine struct {
 	compRefreshing chan struct{}
 
 	// Authorizers, served from memory.
-	cacheMu sync.RWMutex
-	cache   map[string]*entry
+	// cache maps appid to *entry. A sync.Map because it is read on every
+	// token request from every core and written rarely: its reads take no
+	// lock, where an RWMutex's reader count bounces between cores.
+	cache sync.Map
 
 	flight   singleflight.Group // authorizer refreshes, keyed by appid
 	sched    *scheduler
@@ -171,7 +173,6 @@ func New(cfg Config) (*Engine, error) {
 		margin:         cfg.RefreshMargin,
 		compKick:       make(chan struct{}, 1),
 		compRefreshing: make(chan struct{}, 1),
-		cache:          make(map[string]*entry),
 	}
 	e.sched = newScheduler(cfg.Clock)
 	return e, nil
@@ -292,22 +293,16 @@ func (e *Engine) applyChange(ctx context.Context, c wxtoken.Change) {
 }
 
 func (e *Engine) lookup(appID string) *entry {
-	e.cacheMu.RLock()
-	ent := e.cache[appID]
-	e.cacheMu.RUnlock()
-	return ent
+	if v, ok := e.cache.Load(appID); ok {
+		return v.(*entry)
+	}
+	return nil
 }
 
 // remember puts a stored authorizer into the cache (unless the cache already
 // holds a newer version) and schedules its next refresh.
 func (e *Engine) remember(a *wxtoken.Authorizer) {
-	e.cacheMu.Lock()
-	ent := e.cache[a.AppID]
-	if ent == nil {
-		ent = newEntry()
-		e.cache[a.AppID] = ent
-	}
-	e.cacheMu.Unlock()
+	ent := e.entryFor(a.AppID)
 
 	ent.mu.Lock()
 	if cur := ent.snap.Load(); cur != nil && cur.version > a.Version {

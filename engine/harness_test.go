@@ -30,7 +30,7 @@ var epoch = time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
 // The event URL is written here rather than taken from package server so
 // that the engine is tested on its own.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	clock  *wxtoken.ManualClock
 	emu    *emulator.Emulator
@@ -50,13 +50,20 @@ type harnessOptions struct {
 	rotation      float64
 	dbPath        string
 	replicas      int // engines sharing the store; default 1
-	emuConfig     func(*emulator.Config)
+	// clock replaces the ManualClock (benchmarks run on the wall clock;
+	// settle and advance then do not apply).
+	clock     wxtoken.Clock
+	emuConfig func(*emulator.Config)
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := wxtoken.NewManualClock(epoch)
+	var lifecycleClock wxtoken.Clock = clock
+	if o.clock != nil {
+		lifecycleClock = o.clock
+	}
 	logs := &capture{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
@@ -96,7 +103,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		Authorizers:          o.authorizers,
 		Seed:                 42,
 		PreAuthorized:        o.preAuthorized,
-		Clock:                clock,
+		Clock:                lifecycleClock,
 		RefreshTokenRotation: o.rotation,
 		Salt:                 7,
 	}
@@ -144,7 +151,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			ComponentAppID: ecfg.ComponentAppID,
 			Store:          h.store,
 			WeChat:         wx,
-			Clock:          clock,
+			Clock:          lifecycleClock,
 			Logger:         logger.With("replica", i),
 			RefreshMargin:  10 * time.Minute,
 			Concurrency:    8,
@@ -172,7 +179,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	// Idle, each engine waits on two timers (component token, scheduler) and
 	// the emulator on one (the next push).
 	h.timers = 2*len(h.engs) + 1
-	h.settle()
+	if o.clock == nil {
+		h.settle()
+	}
 	return h
 }
 
@@ -253,7 +262,7 @@ func (h *harness) authorize(appID string, funcInfo []int, viaRedirect bool) *wxt
 	return a
 }
 
-func redirectCode(t *testing.T, redirect string) string {
+func redirectCode(t testing.TB, redirect string) string {
 	t.Helper()
 	u, err := url.Parse(redirect)
 	if err != nil {

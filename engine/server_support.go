@@ -8,22 +8,20 @@ import (
 
 // CachedTokenExpiries calls fn with the state and access-token expiry (zero
 // when there is no token) of every authorizer in this replica's cache, for
-// metrics. It does no I/O and hands out no token; fn runs under the cache's
-// read lock and must be quick.
+// metrics. It does no I/O and hands out no token; fn must be quick.
 func (e *Engine) CachedTokenExpiries(fn func(state wxtoken.AuthorizerState, expiresAt time.Time)) {
-	e.cacheMu.RLock()
-	defer e.cacheMu.RUnlock()
-	for _, ent := range e.cache {
-		s := ent.snap.Load()
+	e.cache.Range(func(_, v any) bool {
+		s := v.(*entry).snap.Load()
 		if s == nil {
-			continue // created by a waiter, never loaded: not an authorizer yet
+			return true // created by a waiter, never loaded: not an authorizer yet
 		}
 		var at time.Time
 		if s.token.Value != "" {
 			at = s.token.ExpiresAt
 		}
 		fn(s.state, at)
-	}
+		return true
+	})
 }
 
 // SetObserver sets the Observer after New, for an observer that is built
