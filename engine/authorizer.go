@@ -27,6 +27,20 @@ const (
 // that a replica taking over from a crashed one refreshes in time.
 const RotationOverlap = 5 * time.Minute
 
+// intentExpiry is how long the current token t stays safe to hand out once a
+// refresh starting at start asks WeChat for its successor. WeChat keeps only
+// the newest token and the one before it: a token that is still its newest
+// lives RotationOverlap past the new mint. A token already cut short by an
+// earlier attempt whose outcome is unknown (a lost answer, a lapsed lease)
+// may be the one before the newest, and the coming mint ends it at once.
+func intentExpiry(t wxtoken.Token, start time.Time) time.Time {
+	limit := start.Add(RotationOverlap)
+	if t.ExpiresAt.After(limit) {
+		return limit
+	}
+	return start
+}
+
 // wechatAnswered reports whether err is WeChat's own refusal (an errcode other
 // than -1, "system busy"), after which nothing was minted; a transport
 // failure or a timeout leaves that unknown.
@@ -211,13 +225,14 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 	// the answer, the store already says when the current token stops being
 	// safe to hand out, and the next replica refreshes it in time.
 	previous := a.AccessToken
-	shortened := previous.Value != "" && previous.ExpiresAt.After(start.Add(RotationOverlap))
+	intent := intentExpiry(previous, start)
+	shortened := previous.Value != "" && intent.Before(previous.ExpiresAt)
 	if shortened {
 		if _, err := e.update(ctx, a.AppID, false, func(cur *wxtoken.Authorizer) error {
 			if cur.AccessToken.Value != previous.Value {
 				return errNoChange
 			}
-			cur.AccessToken.ExpiresAt = start.Add(RotationOverlap)
+			cur.AccessToken.ExpiresAt = intent
 			return nil
 		}); err != nil {
 			return wxtoken.Token{}, err
@@ -231,7 +246,7 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 		// WeChat refused, so it minted nothing: the current token keeps its
 		// full lifetime.
 		_, _ = e.update(ctx, a.AppID, false, func(cur *wxtoken.Authorizer) error {
-			if cur.AccessToken.Value != previous.Value || !cur.AccessToken.ExpiresAt.Equal(start.Add(RotationOverlap)) {
+			if cur.AccessToken.Value != previous.Value || !cur.AccessToken.ExpiresAt.Equal(intent) {
 				return errNoChange
 			}
 			cur.AccessToken.ExpiresAt = previous.ExpiresAt

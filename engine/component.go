@@ -124,10 +124,10 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 	// As for authorizer tokens: record before asking that the current token
 	// is only safe for RotationOverlap once its successor is minted.
 	var previous *wxtoken.ComponentToken
-	if cur := e.component.Load(); cur != nil && cur.Value != "" && cur.ExpiresAt.After(start.Add(RotationOverlap)) {
+	if cur := e.component.Load(); cur != nil && cur.Value != "" && intentExpiry(cur.Token, start).Before(cur.ExpiresAt) {
 		previous = cur
 		short := *cur
-		short.ExpiresAt = start.Add(RotationOverlap)
+		short.ExpiresAt = intentExpiry(cur.Token, start)
 		if err := e.putComponentToken(ctx, short); err != nil {
 			return wxtoken.Token{}, err
 		}
