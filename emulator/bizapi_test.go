@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -134,14 +135,14 @@ func TestQuotas(t *testing.T) {
 	clearQuota := func(body map[string]any) int {
 		return errcode(t, f.api("/cgi-bin/clear_quota/v2", nil, body))
 	}
-	if create() != 0 || create() != 0 || create() != 45009 {
-		t.Fatal("the third call of a quota of 2 must answer 45009")
+	if got := []int{create(), create(), create()}; !slices.Equal(got, []int{0, 0, 45009}) {
+		t.Fatalf("three calls of a quota of 2 answered %v, want [0 0 45009]", got)
 	}
 	// The next Beijing day (10:00 + 14 h) resets it.
 	f.clock.Advance(14 * time.Hour)
 	tok = f.componentToken()
-	if create() != 0 || create() != 0 || create() != 45009 {
-		t.Fatal("quota not reset by the next day")
+	if got := []int{create(), create(), create()}; !slices.Equal(got, []int{0, 0, 45009}) {
+		t.Fatalf("quota not reset by the next day: %v", got)
 	}
 	// Authorizer APIs count per account.
 	menu := func(index int) int {

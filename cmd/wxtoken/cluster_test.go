@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +57,7 @@ func wxtokenBinary(t *testing.T) string {
 
 type clusterOptions struct {
 	store       string
+	extraArgs   []string // store options such as --postgres-schema
 	authorizers int
 	replicas    int
 	scale       float64
@@ -168,7 +168,7 @@ func (c *cluster) live() []*replica {
 }
 
 func (c *cluster) commonArgs() []string {
-	return []string{
+	return append([]string{
 		"--store", c.opt.store,
 		"--component-appid", c.creds.appID,
 		"--component-secret", c.creds.secret,
@@ -177,7 +177,7 @@ func (c *cluster) commonArgs() []string {
 		"--time-scale", fmt.Sprint(c.opt.scale),
 		"--clock-origin", c.origin.Format(time.RFC3339Nano),
 		"--log-format", "json",
-	}
+	}, c.opt.extraArgs...)
 }
 
 // sync imports the emulator's pre-authorized accounts with the real
@@ -344,13 +344,10 @@ type reader struct {
 	invalid  atomic.Int64
 	mu       sync.Mutex
 	examples []string
-	// firstSeen records, per token, when each replica first served it, for
-	// the convergence measure.
-	firstSeen map[string]map[int]time.Time
 }
 
 func newReader(c *cluster, appIDs []string) *reader {
-	return &reader{c: c, appIDs: appIDs, client: &http.Client{Timeout: 5 * time.Second}, firstSeen: map[string]map[int]time.Time{}}
+	return &reader{c: c, appIDs: appIDs, client: &http.Client{Timeout: 5 * time.Second}}
 }
 
 func (rd *reader) run(ctx context.Context, workers int) *sync.WaitGroup {
@@ -395,7 +392,6 @@ func (rd *reader) readOne(ctx context.Context, r *replica, appID string) {
 		rd.failed.Add(1)
 		return
 	}
-	now := time.Now()
 	if !rd.c.emu.AuthorizerTokenValid(appID, tok.Value) {
 		rd.invalid.Add(1)
 		rd.mu.Lock()
@@ -406,42 +402,6 @@ func (rd *reader) readOne(ctx context.Context, r *replica, appID string) {
 		return
 	}
 	rd.served.Add(1)
-	rd.mu.Lock()
-	seen := rd.firstSeen[tok.Value]
-	if seen == nil {
-		seen = map[int]time.Time{}
-		rd.firstSeen[tok.Value] = seen
-	}
-	if _, ok := seen[r.index]; !ok {
-		seen[r.index] = now
-	}
-	rd.mu.Unlock()
-}
-
-// lags returns, for every token seen on more than one replica, how long after
-// the first replica the others served it (wall time). Readers sample, so this
-// over-estimates the real propagation delay.
-func (rd *reader) lags() []time.Duration {
-	rd.mu.Lock()
-	defer rd.mu.Unlock()
-	var out []time.Duration
-	for _, seen := range rd.firstSeen {
-		if len(seen) < 2 {
-			continue
-		}
-		var first time.Time
-		for _, t := range seen {
-			if first.IsZero() || t.Before(first) {
-				first = t
-			}
-		}
-		for _, t := range seen {
-			if d := t.Sub(first); d > 0 {
-				out = append(out, d)
-			}
-		}
-	}
-	return out
 }
 
 func (c *cluster) appIDs() []string {
@@ -451,13 +411,4 @@ func (c *cluster) appIDs() []string {
 		ids[i] = a.AppID
 	}
 	return ids
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }

@@ -112,8 +112,8 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 		}
 		// WeChat pushes a ticket every 10 minutes; the emulator's loop starts
 		// with one so the demo is ready at once.
-		err := emu.Run(gctx)
-		if err != nil && !errors.Is(err, context.Canceled) {
+		// Run returns only when its context ends, or on a failure.
+		if err := emu.Run(gctx); !errors.Is(err, context.Canceled) {
 			return fmt.Errorf("emulator push loop: %w", err)
 		}
 		return nil
