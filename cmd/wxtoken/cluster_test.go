@@ -262,19 +262,22 @@ func (c *cluster) waitUp(r *replica) {
 func (c *cluster) waitReady(i int) {
 	c.t.Helper()
 	r := c.replicas[i]
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
+	last := ""
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(r.url + "/readyz")
 		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
+			last = string(body)
 		}
 		time.Sleep(20 * time.Millisecond) // a real process getting ready
 	}
 	c.dumpLog(i)
-	c.t.Fatalf("replica %d did not become ready", i)
+	c.t.Fatalf("replica %d did not become ready: /readyz said %s", i, last)
 }
 
 // kill sends SIGKILL: no shutdown, no lease release, writes cut mid-way.
