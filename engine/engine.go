@@ -246,6 +246,11 @@ func (e *Engine) watch(ctx context.Context, changes <-chan wxtoken.Change) {
 			if !ok {
 				return
 			}
+			if c.Kind == wxtoken.ChangeResync {
+				// A full reload covers whatever else is queued: drain it first,
+				// so that a burst of writes costs one reload, not one each.
+				drain(changes)
+			}
 			e.applyChange(ctx, c)
 		}
 	}
@@ -375,5 +380,19 @@ func acquireLocal(ctx context.Context, sem chan struct{}) error {
 		return nil
 	case <-ctx.Done():
 		return wxtoken.Errorf(wxtoken.EUnavailable, "gave up waiting for a refresh in progress: %v", ctx.Err())
+	}
+}
+
+// drain discards the changes already queued on ch.
+func drain(ch <-chan wxtoken.Change) {
+	for {
+		select {
+		case _, ok := <-ch:
+			if !ok {
+				return
+			}
+		default:
+			return
+		}
 	}
 }

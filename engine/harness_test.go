@@ -128,7 +128,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "wxtoken.db")
 	}
-	inner, err := sqlite.Open(ctx, path)
+	inner, err := sqlite.Open(ctx, path, sqlite.WithWatchBuffer(8192))
 	if err != nil {
 		t.Fatal(err)
 	}

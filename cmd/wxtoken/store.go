@@ -20,7 +20,9 @@ func openStore(ctx context.Context, cfg serveConfig, logger *slog.Logger) (wxtok
 	var inner wxtoken.Store
 	switch {
 	case strings.HasPrefix(rawURL, "sqlite://"):
-		s, err := sqlite.OpenURL(ctx, rawURL)
+		// A deep change queue: a burst of refreshes (every account at once
+		// after an import) must not overflow it into full reloads.
+		s, err := sqlite.OpenURL(ctx, rawURL, sqlite.WithWatchBuffer(8192), sqlite.WithLogger(logger))
 		if err != nil {
 			return nil, fmt.Errorf("open sqlite store: %w", err)
 		}
