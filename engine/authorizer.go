@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"errors"
 	"time"
 
@@ -309,7 +310,7 @@ func (e *Engine) callRefresh(ctx context.Context, a *wxtoken.Authorizer, recover
 	if raced {
 		e.log.Warn("another replica refreshed the same token concurrently (a lease lapsed); both tokens are kept short and refreshed again",
 			"authorizer_appid", a.AppID)
-		e.appendEvent(ctx, a.AppID, wxtoken.EventAuthorizerRefresh, "by="+e.owner+" raced expires_at="+stored.AccessToken.ExpiresAt.UTC().Format(time.RFC3339))
+		e.appendEvent(ctx, a.AppID, wxtoken.EventAuthorizerRefresh, fmt.Sprintf("by=%s raced lease_lost=%v expires_at=%s", e.owner, leaseLost, stored.AccessToken.ExpiresAt.UTC().Format(time.RFC3339)))
 		return stored.AccessToken, nil
 	}
 	e.log.Info("authorizer token refreshed", "authorizer_appid", a.AppID, "token", wxtoken.Redact(tok.Value),

@@ -154,8 +154,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			Clock:          lifecycleClock,
 			Logger:         logger.With("replica", i),
 			RefreshMargin:  10 * time.Minute,
-			Concurrency:    8,
-			Owner:          fmt.Sprintf("replica-%d", i),
+			// Longer than a test's clock step: a refresh that starts while
+			// Advance is still moving the clock must not see its lease lapse
+			// before the step ends (in production, time does not jump).
+			LeaseTTL:    3 * time.Minute,
+			Concurrency: 8,
+			Owner:       fmt.Sprintf("replica-%d", i),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -158,9 +158,11 @@ func TestReplicasShareTheWork(t *testing.T) {
 	counts := h.emu.Counters().Refreshes
 	recorded := map[string]int{}
 	byOwner := map[string]int{}
+	history := map[string][]string{}
 	for _, ev := range allEvents(t, h, h.emu.Config().ComponentAppID) {
 		if ev.Kind == wxtoken.EventAuthorizerRefresh {
 			recorded[ev.AuthorizerAppID]++
+			history[ev.AuthorizerAppID] = append(history[ev.AuthorizerAppID], ev.At.Sub(epoch).String()+" "+ev.Detail)
 			owner, _, _ := strings.Cut(strings.TrimPrefix(ev.Detail, "by="), " ")
 			byOwner[owner]++
 		}
@@ -173,7 +175,7 @@ func TestReplicasShareTheWork(t *testing.T) {
 	t.Logf("refreshes by replica: %v", byOwner)
 	for _, id := range ids {
 		if c := counts[id]; c < 7 || c > 8 {
-			t.Errorf("%s refreshed %d times in 12 h by 3 replicas, want 7 or 8 (once per lifetime)", id, c)
+			t.Errorf("%s refreshed %d times in 12 h by 3 replicas, want 7 or 8 (once per lifetime): %q", id, c, history[id])
 		}
 		if int64(recorded[id]) != counts[id] {
 			t.Errorf("%s: WeChat saw %d refreshes, the store recorded %d", id, counts[id], recorded[id])
