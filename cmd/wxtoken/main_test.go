@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,4 +103,37 @@ func TestFlagPrecedence(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzConfigFile feeds arbitrary bytes as the --config file: parsing must
+// fail with a usage error or succeed, never panic.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{
+		`{"refresh-margin": "7m", "listen": "127.0.0.1:9001", "concurrency": 3, "api-keys": ["k1", "k2"]}`,
+		`{"api_key_scopes": [{"name": "a", "key": "0123456789abcdef", "scopes": ["read:authorizer:wx*"]}]}`,
+		`{"concurrency": "x"}`, `[]`, `{"listen": {"a": 1}}`, ``, `{"event-max-age": -1}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "c.json")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		env := &environment{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, getenv: func(string) string { return "" }}
+		fs := newFlagSet("serve", "fuzz", env)
+		fs.withConfig()
+		var cfg serveConfig
+		cfg.register(fs)
+		err := fs.parse([]string{"--config", path})
+		if err == nil {
+			_, err = fs.configValue("api_key_scopes", &cfg.apiKeyScopes)
+		}
+		if err != nil {
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("config error is not a usage error: %v", err)
+			}
+		}
+	})
 }
