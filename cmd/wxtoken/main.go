@@ -3,7 +3,7 @@
 // on loopback (demo), and admin commands.
 //
 // Exit codes: 0 success, 1 a failure at run time, 2 a usage or configuration
-// error (bad flag, missing required setting), 3 a subcommand that is not built.
+// error (bad flag, missing required setting).
 package main
 
 import (
@@ -17,10 +17,9 @@ import (
 )
 
 const (
-	exitOK       = 0
-	exitFailure  = 1
-	exitUsage    = 2
-	exitNotBuilt = 3
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -98,9 +97,6 @@ func usageErrorf(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// errNotBuilt marks a subcommand that a later issue fills.
-var errNotBuilt = errors.New("not built yet")
-
 // errHelp is returned when --help was asked for and printed.
 var errHelp = errors.New("help requested")
 
@@ -114,9 +110,6 @@ func exitCode(env *environment, name string, err error) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(env.stderr, "wxtoken %s: %v\n", name, err)
 		return exitUsage
-	case errors.Is(err, errNotBuilt):
-		fmt.Fprintf(env.stderr, "wxtoken %s: %v\n", name, err)
-		return exitNotBuilt
 	default:
 		fmt.Fprintf(env.stderr, "wxtoken %s: %v\n", name, err)
 		return exitFailure
