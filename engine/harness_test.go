@@ -48,8 +48,9 @@ type harnessOptions struct {
 	authorizers   int
 	preAuthorized bool
 	rotation      float64
-	dbPath        string
-	replicas      int // engines sharing the store; default 1
+	// store replaces the SQLite file under the sealing wrapper.
+	store    wxtoken.Store
+	replicas int // engines sharing the store; default 1
 	// clock replaces the ManualClock (benchmarks run on the wall clock;
 	// settle and advance then do not apply).
 	clock     wxtoken.Clock
@@ -124,20 +125,20 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 
-	path := o.dbPath
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "wxtoken.db")
-	}
-	inner, err := sqlite.Open(ctx, path, sqlite.WithWatchBuffer(8192))
-	if err != nil {
-		t.Fatal(err)
+	inner := o.store
+	if inner == nil {
+		db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wxtoken.db"), sqlite.WithWatchBuffer(8192))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		inner = db
 	}
 	ring, err := sealed.KeyringFromKeys([]byte("0123456789abcdef0123456789abcdef"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.store = sealed.Wrap(inner, ring)
-	t.Cleanup(func() { inner.Close() })
 
 	wx, err := wechat.New(wechat.Config{BaseURL: wxSrv.URL, ComponentAppID: ecfg.ComponentAppID, ComponentSecret: ecfg.ComponentSecret, Logger: logger})
 	if err != nil {
