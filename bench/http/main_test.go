@@ -217,7 +217,9 @@ func TestLoadAgainstTokenAPI(t *testing.T) {
 		t.Errorf("latencies out of order: %+v", res)
 	}
 	// The server runs in this process: its CPU time includes the generator's.
-	if res.ClientCPUus <= 0 || res.ServerCPUus < res.ClientCPUus {
+	// The two are read a moment apart, at clock-tick resolution, so allow a
+	// little slack.
+	if res.ClientCPUus <= 0 || res.ServerCPUus < 0.9*res.ClientCPUus {
 		t.Errorf("cpu per request: server %v µs, load generator %v µs", res.ServerCPUus, res.ClientCPUus)
 	}
 	if math.Abs(res.RPS-float64(res.Requests)/0.3) > 1 {
