@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/emulator"
 	"github.com/wxtoken/wxtoken/engine"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/msgcrypt"
 	"github.com/wxtoken/wxtoken/sealed"
 	"github.com/wxtoken/wxtoken/sqlite"
@@ -37,7 +37,7 @@ type harness struct {
 	eng    *engine.Engine   // the first replica
 	engs   []*engine.Engine // every replica, sharing the store
 	store  wxtoken.Store
-	logs   *capture
+	logs   *syncbuf.Buffer
 	cancel context.CancelFunc
 	done   chan struct{}
 	// timers is how many timers the running loops hold while idle.
@@ -65,7 +65,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if o.clock != nil {
 		lifecycleClock = o.clock
 	}
-	logs := &capture{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 
 	h := &harness{t: t, ctx: ctx, clock: clock, logs: logs, cancel: cancel, done: make(chan struct{})}
@@ -278,23 +278,4 @@ func redirectCode(t testing.TB, redirect string) string {
 		t.Fatalf("redirect without auth_code")
 	}
 	return code
-}
-
-// capture is an io.Writer for a slog handler that keeps every line, so a
-// test can search the logs for secrets.
-type capture struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }

@@ -10,8 +10,6 @@ import (
 	"net/url"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/emulator"
 	"github.com/wxtoken/wxtoken/engine"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 	"github.com/wxtoken/wxtoken/msgcrypt"
 	"github.com/wxtoken/wxtoken/server"
 	"github.com/wxtoken/wxtoken/sqlite"
@@ -52,7 +51,7 @@ type harness struct {
 	eng     *engine.Engine
 	srv     *server.Server
 	url     string // the server's base URL
-	logs    *capture
+	logs    *syncbuf.Buffer
 	crypter *msgcrypt.Crypter
 	appID   string // the component appid
 	reg     *prometheus.Registry
@@ -77,7 +76,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	clock := wxtoken.NewManualClock(epoch)
-	logs := &capture{}
+	logs := &syncbuf.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := &harness{t: t, ctx: ctx, clock: clock, logs: logs}
 
@@ -306,22 +305,4 @@ func (s *countingStore) GetComponentToken(ctx context.Context, componentAppID st
 func (s *countingStore) ListAuthorizers(ctx context.Context, f wxtoken.AuthorizerFilter) ([]*wxtoken.Authorizer, error) {
 	s.calls.Add(1)
 	return s.Store.ListAuthorizers(ctx, f)
-}
-
-// capture keeps every log line, so a test can search them for secrets.
-type capture struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (c *capture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *capture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
 }

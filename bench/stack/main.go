@@ -185,10 +185,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready rea
 	}
 	eng.SetObserver(srv.Observer())
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The engine outlives the HTTP server, as in `wxtoken serve`: requests in
+	// flight at shutdown may be waiting on a refresh.
+	lifeCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	engineDone := make(chan error, 1)
-	go func() { engineDone <- eng.Run(ctx) }()
+	go func() { engineDone <- eng.Run(lifeCtx) }()
 	defer func() { cancel(); <-engineDone }()
 
 	emuSrv := &http.Server{Handler: emu, ReadHeaderTimeout: 10 * time.Second}
@@ -206,7 +208,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, ready rea
 	defer httpSrv.Close()
 
 	// The emulator pushes a ticket at once and every 10 minutes.
-	go emu.Run(ctx)
+	go emu.Run(lifeCtx)
 
 	start := time.Now()
 	fillCtx, fillCancel := context.WithTimeout(ctx, cfg.fillTimeout)

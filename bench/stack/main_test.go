@@ -1,43 +1,24 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/wxtoken/wxtoken"
 	"github.com/wxtoken/wxtoken/client"
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 )
-
-// syncBuffer is a bytes.Buffer that the stack's goroutines may write to.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestStackServesEveryAuthorizer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	readyFile := filepath.Join(t.TempDir(), "stack.env")
 	appIDsFile := filepath.Join(t.TempDir(), "appids")
-	var out, errs syncBuffer
+	var out, errs syncbuf.Buffer
 	type endpoint struct{ url, key string }
 	ready := make(chan endpoint, 1)
 	done := make(chan error, 1)

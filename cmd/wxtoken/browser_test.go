@@ -10,11 +10,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/wxtoken/wxtoken/internal/syncbuf"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -171,7 +172,7 @@ func startDemo(t *testing.T) (base, apiKey string) {
 	t.Helper()
 	addr := freeAddr(t)
 	base = "http://" + addr
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	exited := make(chan int, 1)
 	go func() {
@@ -212,24 +213,6 @@ func startDemo(t *testing.T) (base, apiKey string) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// lockedBuffer is written by the demo's goroutines while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // screenshotter saves full-page PNGs into the test's temporary directory and,
