@@ -104,12 +104,12 @@ func (e *Engine) Invalidate(ctx context.Context, appID, rejected string) (wxtoke
 // refreshShared runs at most one refresh per (appID, rejected token) in this
 // process and lets every caller wait for it with its own deadline.
 func (e *Engine) refreshShared(ctx context.Context, appID, rejected string) (wxtoken.Token, error) {
-	if ent := e.lookup(appID); ent != nil {
-		if s := ent.snap.Load(); s != nil {
-			if err := stateError(appID, s.state); err != nil {
-				return wxtoken.Token{}, err
-			}
-		}
+	state, err := e.knownState(ctx, appID)
+	if err != nil {
+		return wxtoken.Token{}, err
+	}
+	if err := stateError(appID, state); err != nil {
+		return wxtoken.Token{}, err
 	}
 	ch := e.flight.DoChan(appID+"\x00"+rejected, func() (any, error) {
 		e.busy.Add(1)
@@ -127,6 +127,23 @@ func (e *Engine) refreshShared(ctx context.Context, appID, rejected string) (wxt
 		}
 		return r.Val.(wxtoken.Token), nil
 	}
+}
+
+// knownState is appID's state from the cache or, for an account this replica
+// has not cached, from one store read: an unknown appid is ENotFound before
+// any lease is taken for it.
+func (e *Engine) knownState(ctx context.Context, appID string) (wxtoken.AuthorizerState, error) {
+	if ent := e.lookup(appID); ent != nil {
+		if s := ent.snap.Load(); s != nil {
+			return s.state, nil
+		}
+	}
+	a, err := e.Authorizer(ctx, appID)
+	if err != nil {
+		return "", err
+	}
+	e.remember(a)
+	return a.State, nil
 }
 
 func stateError(appID string, s wxtoken.AuthorizerState) error {

@@ -176,15 +176,6 @@ func tooLargeBody(limit int64) error {
 	return &wxtoken.Error{Code: wxtoken.ETooLarge, Message: "the request body is larger than " + strconv.FormatInt(limit, 10) + " bytes"}
 }
 
-// proxyToken is the token to send for appID; revoked and
-// needs-reauthorization accounts fail here, before anything goes upstream.
-func (s *Server) proxyToken(r *http.Request, appID string) (wxtoken.Token, error) {
-	if tok, ok := s.eng.CachedAuthorizerToken(appID); ok {
-		return tok, nil
-	}
-	return s.authorizerToken(r, appID)
-}
-
 // handleProxy forwards a call to WeChat's API with the account's
 // access_token. A call WeChat answers with a rejected token
 // (40001/42001/40014) invalidates that token and, when the request body was
@@ -222,7 +213,9 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, tooLargeBody(s.proxyMaxBody))
 		return
 	}
-	tok, err := s.proxyToken(r, appID)
+	// Revoked and needs-reauthorization accounts fail here, before anything
+	// goes upstream.
+	tok, err := s.eng.AuthorizerToken(r.Context(), appID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
