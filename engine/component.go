@@ -131,13 +131,13 @@ func (e *Engine) refreshComponent(ctx context.Context, rejected string) (wxtoken
 		if err := e.putComponentToken(ctx, short); err != nil {
 			return wxtoken.Token{}, err
 		}
-		e.component.Store(&short)
+		e.setComponent(&short)
 	}
 	res, err := e.wx.ComponentToken(ctx, ticket.Value)
 	e.observe(KindComponentToken, err, start)
 	if err != nil && previous != nil && wechatAnswered(err) {
 		if perr := e.putComponentToken(ctx, *previous); perr == nil {
-			e.component.Store(previous)
+			e.setComponent(previous)
 		}
 	}
 	if err != nil {
@@ -232,7 +232,9 @@ func (e *Engine) startPush(ctx context.Context) {
 	e.log.Info("asked WeChat to push a component_verify_ticket")
 }
 
-// setComponent caches t unless a newer token is cached, and wakes waiters.
+// setComponent caches t unless a token minted later is cached, and wakes
+// waiters. A token with the same mint time replaces the cached one: that is
+// the same token with its expiry cut short before its successor is asked for.
 func (e *Engine) setComponent(t *wxtoken.ComponentToken) {
 	for {
 		cur := e.component.Load()

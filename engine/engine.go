@@ -92,11 +92,10 @@ type Engine struct {
 	// lock, where an RWMutex's reader count bounces between cores.
 	cache sync.Map
 
-	flight   singleflight.Group // authorizer refreshes, keyed by appid
-	sched    *scheduler
-	busy     atomic.Int64 // refreshes and exchanges in flight, for tests and shutdown
-	loaded   atomic.Bool
-	watching atomic.Bool
+	flight singleflight.Group // authorizer refreshes, keyed by appid
+	sched  *scheduler
+	busy   atomic.Int64 // refreshes and exchanges in flight, for tests and shutdown
+	loaded atomic.Bool
 
 	exchanged  sync.Map // auth code digest -> appid, so a second delivery is a no-op
 	codeFlight singleflight.Group
@@ -195,12 +194,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: watch store: %w", err)
 	}
-	e.watching.Store(true)
 	if err := e.loadAll(ctx); err != nil {
 		return fmt.Errorf("engine: load authorizers: %w", err)
 	}
 	if t, err := e.store.GetComponentToken(ctx, e.appID); err == nil {
-		e.component.Store(&t)
+		e.setComponent(&t)
 	} else if wxtoken.ErrorCode(err) != wxtoken.ENotFound {
 		return fmt.Errorf("engine: load component token: %w", err)
 	}
@@ -280,10 +278,7 @@ func (e *Engine) applyChange(ctx context.Context, c wxtoken.Change) {
 		if err != nil {
 			return
 		}
-		if cur := e.component.Load(); cur == nil || t.ExpiresAt.After(cur.ExpiresAt) || t.Value != cur.Value && !t.ObtainedAt.Before(cur.ObtainedAt) {
-			e.component.Store(&t)
-			e.kickComponent()
-		}
+		e.setComponent(&t)
 	case wxtoken.ChangeTicket:
 		e.kickComponent()
 	case wxtoken.ChangeResync:
@@ -291,7 +286,7 @@ func (e *Engine) applyChange(ctx context.Context, c wxtoken.Change) {
 			e.log.Warn("resync authorizers", "err", err)
 		}
 		if t, err := e.store.GetComponentToken(ctx, e.appID); err == nil {
-			e.component.Store(&t)
+			e.setComponent(&t)
 		}
 		e.kickComponent()
 	}
