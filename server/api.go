@@ -52,6 +52,25 @@ func appIDParam(r *http.Request) (string, error) {
 	return appID, nil
 }
 
+// authorizerRequest authenticates a request about the account named in its
+// path and checks that the key may do action to it; on failure it has
+// answered and returns ok false.
+func (s *Server) authorizerRequest(w http.ResponseWriter, r *http.Request, allowed func(k *apiKey, appID string) bool, action string) (k *apiKey, appID string, ok bool) {
+	if k, ok = s.authed(w, r); !ok {
+		return nil, "", false
+	}
+	appID, err := appIDParam(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return nil, "", false
+	}
+	if !allowed(k, appID) {
+		s.fail(w, r, forbidden(action))
+		return nil, "", false
+	}
+	return k, appID, true
+}
+
 // logHandout records who was given which account's token: every token that
 // leaves the service is accounted for. Never the token itself.
 func (s *Server) logHandout(r *http.Request, k *apiKey, kind, appID, source string) {
@@ -162,17 +181,10 @@ func printableASCII(s string) bool {
 // the current one, otherwise the current one. Since it hands out a token, it
 // needs read access to the account as well as the invalidate scope.
 func (s *Server) handleInvalidate(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.authed(w, r)
+	k, appID, ok := s.authorizerRequest(w, r, func(k *apiKey, appID string) bool {
+		return k.canInvalidate() && k.canReadAuthorizer(appID)
+	}, "invalidate the tokens of this authorizer")
 	if !ok {
-		return
-	}
-	appID, err := appIDParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !k.canInvalidate() || !k.canReadAuthorizer(appID) {
-		s.fail(w, r, forbidden("invalidate the tokens of this authorizer"))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxInvalidateBody))
@@ -279,17 +291,8 @@ func viewAuthorizer(a *wxtoken.Authorizer) authorizerView {
 }
 
 func (s *Server) handleGetAuthorizer(w http.ResponseWriter, r *http.Request) {
-	k, ok := s.authed(w, r)
+	_, appID, ok := s.authorizerRequest(w, r, (*apiKey).canReadAuthorizer, "read this authorizer")
 	if !ok {
-		return
-	}
-	appID, err := appIDParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !k.canReadAuthorizer(appID) {
-		s.fail(w, r, forbidden("read this authorizer"))
 		return
 	}
 	a, err := s.eng.Authorizer(r.Context(), appID)

@@ -186,17 +186,8 @@ func (s *Server) handleProxy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, &wxtoken.Error{Code: codeMethodNotAllowed, Message: r.Method + " is not proxied"})
 		return
 	}
-	k, ok := s.authed(w, r)
+	k, appID, ok := s.authorizerRequest(w, r, (*apiKey).canProxy, "call WeChat for this authorizer")
 	if !ok {
-		return
-	}
-	appID, err := appIDParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if !k.canProxy(appID) {
-		s.fail(w, r, forbidden("call WeChat for this authorizer"))
 		return
 	}
 	apiPath, err := s.proxyPath(r, appID)
