@@ -86,6 +86,11 @@ func (s *tokenSource) Token(ctx context.Context) (wxtoken.Token, error) {
 		return tok, nil
 	}
 	ch := s.flight.DoChan("fetch", func() (any, error) {
+		// A fetch that finished between our cache read and this flight has
+		// already brought a fresh token: do not fetch a second time.
+		if cur := s.cached(); cur != tok && s.fresh(cur, s.c.clock.Now()) {
+			return cur, nil
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
 		defer cancel()
 		t, err := s.c.AuthorizerToken(fctx, s.appID)
