@@ -268,20 +268,13 @@ func (a authorizerTokenAnswer) appendJSON(b []byte) []byte {
 }
 
 type authorizerTokenRequest struct {
-	ComponentAppID         string `json:"component_appid"`
-	AuthorizerAppID        string `json:"authorizer_appid"`
+	authorizerRequest
 	AuthorizerRefreshToken string `json:"authorizer_refresh_token"`
 }
 
 func (e *Emulator) apiAuthorizerToken(c *call) (any, error) {
 	var req authorizerTokenRequest
-	if err := decodeBody(c.body, &req); err != nil {
-		return nil, err
-	}
-	if err := e.checkPlatform(req.ComponentAppID); err != nil {
-		return nil, err
-	}
-	index, err := e.authorizerIndex(req.AuthorizerAppID)
+	index, err := e.decodeAccountCall(c, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -350,20 +343,31 @@ type authorizerInfoAnswer struct {
 	} `json:"authorization_info"`
 }
 
+// authorizerRequest is what every per-account component API names: the
+// platform and the account.
 type authorizerRequest struct {
 	ComponentAppID  string `json:"component_appid"`
 	AuthorizerAppID string `json:"authorizer_appid"`
 }
 
+func (r *authorizerRequest) target() *authorizerRequest { return r }
+
+// decodeAccountCall decodes a per-account API's body into req and checks the
+// platform and the account it names, as WeChat does before anything else.
+func (e *Emulator) decodeAccountCall(c *call, req interface{ target() *authorizerRequest }) (uint32, error) {
+	if err := decodeBody(c.body, req); err != nil {
+		return 0, err
+	}
+	t := req.target()
+	if err := e.checkPlatform(t.ComponentAppID); err != nil {
+		return 0, err
+	}
+	return e.authorizerIndex(t.AuthorizerAppID)
+}
+
 func (e *Emulator) apiGetAuthorizerInfo(c *call) (any, error) {
 	var req authorizerRequest
-	if err := decodeBody(c.body, &req); err != nil {
-		return nil, err
-	}
-	if err := e.checkPlatform(req.ComponentAppID); err != nil {
-		return nil, err
-	}
-	index, err := e.authorizerIndex(req.AuthorizerAppID)
+	index, err := e.decodeAccountCall(c, &req)
 	if err != nil {
 		return nil, err
 	}
@@ -473,10 +477,9 @@ func (e *Emulator) optionValues(index uint32, a *authz) [len(optionNames)]int8 {
 }
 
 type optionRequest struct {
-	ComponentAppID  string          `json:"component_appid"`
-	AuthorizerAppID string          `json:"authorizer_appid"`
-	OptionName      string          `json:"option_name"`
-	OptionValue     json.RawMessage `json:"option_value"`
+	authorizerRequest
+	OptionName  string          `json:"option_name"`
+	OptionValue json.RawMessage `json:"option_value"`
 }
 
 type optionAnswer struct {
@@ -486,13 +489,7 @@ type optionAnswer struct {
 }
 
 func (e *Emulator) optionTarget(c *call, req *optionRequest) (uint32, int, error) {
-	if err := decodeBody(c.body, req); err != nil {
-		return 0, 0, err
-	}
-	if err := e.checkPlatform(req.ComponentAppID); err != nil {
-		return 0, 0, err
-	}
-	index, err := e.authorizerIndex(req.AuthorizerAppID)
+	index, err := e.decodeAccountCall(c, req)
 	if err != nil {
 		return 0, 0, err
 	}
