@@ -76,6 +76,30 @@ type exchangeResult struct {
 	already    bool
 }
 
+// exchangedCode remembers which account a code was exchanged for, as long as
+// the code could still be delivered a second time.
+type exchangedCode struct {
+	appID string
+	at    time.Time
+}
+
+// codeMemory outlasts any authorization code (600 s per the redirect, about
+// an hour per the pushes' expiry field).
+const codeMemory = 2 * time.Hour
+
+// rememberCode records digest and forgets codes too old to come again, so
+// the map holds recent authorizations only, not every one since start.
+func (e *Engine) rememberCode(digest, appID string) {
+	now := e.clock.Now()
+	e.exchanged.Store(digest, exchangedCode{appID: appID, at: now})
+	e.exchanged.Range(func(k, v any) bool {
+		if now.Sub(v.(exchangedCode).at) > codeMemory {
+			e.exchanged.Delete(k)
+		}
+		return true
+	})
+}
+
 func codeDigest(code string) string {
 	sum := sha256.Sum256([]byte(code))
 	return hex.EncodeToString(sum[:])
@@ -110,7 +134,7 @@ func (e *Engine) exchange(ctx context.Context, code, appID string, eventTime tim
 
 func (e *Engine) exchangeOnce(ctx context.Context, code, digest, appID string, eventTime time.Time, kind string) (exchangeResult, error) {
 	if known, ok := e.exchanged.Load(digest); ok && appID == "" {
-		appID = known.(string)
+		appID = known.(exchangedCode).appID
 	}
 	if appID != "" {
 		a, err := e.store.GetAuthorizer(ctx, e.appID, appID)
@@ -180,7 +204,7 @@ func (e *Engine) exchangeOnce(ctx context.Context, code, digest, appID string, e
 		e.log.Error("exchanged authorization could not be stored", "authorizer_appid", auth.AuthorizerAppID, "err", err)
 		return exchangeResult{}, err
 	}
-	e.exchanged.Store(digest, auth.AuthorizerAppID)
+	e.rememberCode(digest, auth.AuthorizerAppID)
 	if already {
 		return exchangeResult{authorizer: stored, already: true}, nil
 	}

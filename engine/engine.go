@@ -97,7 +97,7 @@ type Engine struct {
 	busy   atomic.Int64 // refreshes and exchanges in flight, for tests and shutdown
 	loaded atomic.Bool
 
-	exchanged  sync.Map // auth code digest -> appid, so a second delivery is a no-op
+	exchanged  sync.Map // auth code digest -> exchangedCode, so a second delivery is a no-op
 	codeFlight singleflight.Group
 }
 
