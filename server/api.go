@@ -149,14 +149,21 @@ func parseInvalidateBody(body []byte) (string, error) {
 	if len(body) > maxInvalidateBody {
 		return "", &wxtoken.Error{Code: wxtoken.ETooLarge, Message: "the body is larger than " + strconv.Itoa(maxInvalidateBody) + " bytes"}
 	}
+	shape := wxtoken.Errorf(wxtoken.EInvalid, "the body must be {\"authorizer_access_token\": \"<the rejected token>\"}")
+	// A map, not the struct: encoding/json matches struct fields without
+	// regard to case, and a key spelled otherwise is not the documented one.
 	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	var req invalidateRequest
-	if err := dec.Decode(&req); err != nil {
-		return "", wxtoken.Errorf(wxtoken.EInvalid, "the body must be {\"authorizer_access_token\": \"<the rejected token>\"}")
+	var fields map[string]json.RawMessage
+	if err := dec.Decode(&fields); err != nil || len(fields) != 1 {
+		return "", shape
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return "", wxtoken.Errorf(wxtoken.EInvalid, "the body must hold one JSON object and nothing after it")
+	}
+	var req invalidateRequest
+	raw, ok := fields["authorizer_access_token"]
+	if !ok || json.Unmarshal(raw, &req.AuthorizerAccessToken) != nil {
+		return "", shape
 	}
 	if req.AuthorizerAccessToken == "" {
 		return "", wxtoken.Errorf(wxtoken.EInvalid, "authorizer_access_token is required")
